@@ -1,0 +1,142 @@
+"""``hk demo``: the end-to-end job on the embedded defaults, with a summary at the end."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from pathlib import Path
+
+import httpx
+import psycopg
+from rich.console import Console
+from rich.table import Table
+
+from hk_cli.main import run_import
+from hk_core.settings import get_settings
+
+console = Console()
+
+
+def _api_check(conninfo: str) -> list[tuple[str, str]]:
+    from hk_core.apikeys import create_api_key
+
+    with psycopg.connect(conninfo) as conn:
+        _, token = create_api_key(conn, "hk demo")
+    lead = {
+        "source": "web_form", "external_id": f"demo-{time.time_ns()}",
+        "first_name": "Dana", "last_name": "Whitfield", "email": "dana.whitfield@example.com",
+        "phone": "(512) 555-0147", "property_street": "4417 North Loop Blvd",
+        "property_city": "Austin", "property_state": "TX", "property_zip": "78756",
+        "motivation": "inherited the house", "timeline": "ASAP", "asking_price": "$310,000",
+    }  # fmt: skip
+    checks = []
+    from serving.background import BackgroundServer
+
+    with BackgroundServer() as base, httpx.Client(base_url=base, headers={"X-API-Key": token}) as client:
+        started = time.perf_counter()
+        first = client.post("/v1/leads", json=lead, headers={"Idempotency-Key": lead["external_id"]})
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        checks.append(("POST /v1/leads", f"{first.status_code} lead_id={first.json().get('lead_id')} ({elapsed_ms:.1f} ms)"))
+        replay = client.post("/v1/leads", json=lead, headers={"Idempotency-Key": lead["external_id"]})
+        checks.append(("replay, same Idempotency-Key", f"{replay.status_code}, same body: {replay.content == first.content}"))
+        again = client.post("/v1/leads", json=lead)
+        checks.append(("same source+external_id again", f"{again.status_code} created={again.json().get('created')}"))
+        bad = client.post("/v1/leads", json={**lead, "bedrooms": "lots"})
+        checks.append(("bad bedrooms", f"{bad.status_code} {bad.json()['detail'][0]['loc']}"))
+        got = client.get(f"/v1/leads/{first.json()['lead_id']}")
+        checks.append(("GET /v1/leads/{id}", f"{got.status_code} phone_e164={got.json().get('phone_e164')}"))
+        checks.append(("no API key", str(httpx.post(f"{base}/v1/leads", json=lead).status_code)))
+        checks.append(("/health/ready", client.get("/health/ready").json()["status"]))
+    return checks
+
+
+def run_demo(*, leads: int, seed: int) -> int:
+    from hk_core.db import database_url
+    from hk_core.migrate import upgrade
+    from hk_core.synthetic import generate_book
+
+    from hk_cli.progress import count_progress
+
+    settings = get_settings()
+    where = "embedded Postgres under " + str(settings.home.resolve()) if settings.embedded else "HK_DATABASE_URL"
+    console.rule("Hidden Key demo")
+    console.print(f"database: {where}")
+    conninfo = database_url(settings)
+    applied = upgrade(conninfo)
+    console.print(f"migrations applied now: {len(applied)}")
+
+    data_dir = settings.home / "demo-data" / f"seed{seed}-leads{leads}"
+    if not (data_dir / "leads.csv").exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        with count_progress("generating a synthetic book", leads) as progress:
+            generate_book(leads, seed, data_dir, progress=progress)
+    console.print(f"data: {data_dir}")
+
+    imports = []
+    for kind, name in (("properties", "properties.csv"), ("leads", "leads.csv"), ("events", "stage_events.csv")):
+        started = time.perf_counter()
+        result, rejects = run_import(kind, data_dir / name, "csv")
+        imports.append((kind, result, time.perf_counter() - started, rejects))
+
+    checks = _api_check(conninfo)
+
+    table = Table(title="Imports")
+    for column in ("file", "rows", "accepted", "rejected", "stored now", "already there", "rows/s"):
+        table.add_column(column, justify="right" if column != "file" else "left")
+    for kind, result, seconds, _ in imports:
+        table.add_row(kind, f"{result.rows:,}", f"{result.accepted:,}", f"{result.rejected:,}",
+                      f"{result.stored:,}", f"{result.duplicates:,}", f"{result.rows / seconds:,.0f}")
+    console.print(table)
+
+    reasons = Counter()
+    for _, result, _, _ in imports:
+        reasons.update(f"{e.field}: {e.reason.split(':')[0]}" for e in result.errors)
+    if reasons:
+        table = Table(title="Why rows were rejected (all rows with reasons are in *.rejects.csv)")
+        table.add_column("field: reason")
+        table.add_column("rows", justify="right")
+        for reason, n in reasons.most_common(8):
+            table.add_row(reason, f"{n:,}")
+        console.print(table)
+
+    with psycopg.connect(conninfo) as conn:
+        by_source = conn.execute(
+            """select l.source, count(*) as n_leads,
+                      count(*) filter (where l.email_normalized is not null) as n_email_ok,
+                      count(*) filter (where l.phone_e164 is not null) as n_phone_ok,
+                      count(distinct e.lead_id) filter (where e.stage in ('under_contract', 'closed_won')) as n_contract
+               from app.leads l left join app.stage_events e using (lead_id)
+               group by 1 order by 2 desc"""
+        ).fetchall()
+        funnel = conn.execute(
+            """select stage, count(distinct lead_id) from app.stage_events group by 1
+               order by array_position(array['new','contacted','qualified','appointment_set',
+                   'offer_made','under_contract','closed_won','closed_lost'], stage)"""
+        ).fetchall()
+    table = Table(title="Leads by source")
+    for column in ("source", "leads", "email normalised", "phone E.164", "reached contract"):
+        table.add_column(column, justify="right" if column != "source" else "left")
+    for source, n, email_ok, phone_ok, contract in by_source:
+        table.add_row(source, f"{n:,}", f"{email_ok / n:.0%}", f"{phone_ok / n:.0%}", f"{contract / n:.1%}")
+    console.print(table)
+    table = Table(title="Funnel: leads that reached each stage")
+    table.add_column("stage")
+    table.add_column("leads", justify="right")
+    for stage, n in funnel:
+        table.add_row(stage, f"{n:,}")
+    console.print(table)
+    table = Table(title="API check (real server on loopback)")
+    table.add_column("request")
+    table.add_column("result")
+    for name, outcome in checks:
+        table.add_row(name, outcome)
+    console.print(table)
+    console.print(
+        "Next: [bold]uv run hk serve[/bold] for the API, "
+        "[bold]uv run hk api-keys create NAME[/bold] for a key. "
+        "Pipelines, marts, models and scores join this summary as they land."
+    )
+    return 0
+
+
+__all__ = ["run_demo", "Path"]

@@ -1,0 +1,203 @@
+"""``hk``: set up, import, serve and demo the Hidden Key platform."""
+
+from __future__ import annotations
+
+import csv
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from hk_core.settings import get_settings
+
+app = typer.Typer(help="Hidden Key lead platform.", no_args_is_help=True, add_completion=False)
+db_app = typer.Typer(help="The platform database.", no_args_is_help=True)
+keys_app = typer.Typer(help="API keys for the HTTP API.", no_args_is_help=True)
+leads_app = typer.Typer(help="Leads.", no_args_is_help=True)
+events_app = typer.Typer(help="Funnel stage events.", no_args_is_help=True)
+reference_app = typer.Typer(help="Reference data (county records).", no_args_is_help=True)
+reference_import_app = typer.Typer(help="Import reference data.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(keys_app, name="api-keys")
+app.add_typer(leads_app, name="leads")
+app.add_typer(events_app, name="events")
+app.add_typer(reference_app, name="reference")
+reference_app.add_typer(reference_import_app, name="import")
+
+FormatOption = Annotated[
+    str | None, typer.Option("--format", help="csv or ndjson (default: from the file name)")
+]
+
+
+def _conninfo() -> str:
+    from hk_core.db import database_url
+    from hk_core.migrate import upgrade
+
+    url = database_url()
+    upgrade(url)
+    return url
+
+
+def _hasher():
+    from hk_core.pii import PiiHasher
+
+    settings = get_settings()
+    return PiiHasher(
+        settings.pii_key.get_secret_value(),
+        default_region=settings.default_phone_region,
+        check_deliverability=settings.email_check_deliverability,
+    )
+
+
+def _format(path: Path, given: str | None):
+    from hk_core.readers import detect_format
+
+    fmt = given or detect_format(path.name)
+    if fmt not in ("csv", "ndjson"):
+        raise typer.BadParameter(f"cannot tell the format of {path.name}; pass --format csv|ndjson")
+    return fmt
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply pending schema migrations."""
+    from hk_core.db import database_url
+    from hk_core.migrate import current_version, upgrade
+
+    url = database_url()
+    applied = upgrade(url)
+    for migration in applied:
+        typer.echo(f"applied {migration.version:04d}_{migration.name}")
+    typer.echo(f"database at version {current_version(url)}")
+
+
+@db_app.command("url")
+def db_url() -> None:
+    """Print the database URL (starts the embedded Postgres if that is what is configured)."""
+    from hk_core.db import database_url
+
+    typer.echo(database_url())
+
+
+@keys_app.command("create")
+def api_keys_create(name: str) -> None:
+    """Create an API key; the key is printed once, alone on the last line."""
+    import psycopg
+
+    from hk_core.apikeys import create_api_key
+
+    with psycopg.connect(_conninfo()) as conn:
+        key, token = create_api_key(conn, name)
+    typer.echo(f"created API key {key.prefix} for {name!r}; store it now, it is not shown again:")
+    typer.echo(token)
+
+
+def run_import(kind: str, path: Path, fmt: str, *, write_rejects: bool = True):
+    """Import a file with a progress bar; writes ``<file>.rejects.csv`` when rows are refused."""
+    import psycopg
+
+    from hk_cli.progress import file_progress
+    from hk_core import intake
+
+    with psycopg.connect(_conninfo(), autocommit=True) as conn, file_progress(path, kind) as (
+        stream,
+        progress,
+    ):
+        if kind == "leads":
+            result = intake.import_leads(conn, stream, fmt, _hasher(), channel="cli", progress=progress)
+        elif kind == "events":
+            result = intake.import_stage_events(conn, stream, fmt, progress=progress)
+        else:
+            result = intake.import_property_records(conn, stream, fmt, progress=progress)
+    rejects_path = path.with_name(path.name + ".rejects.csv")
+    if write_rejects and result.errors:
+        with rejects_path.open("w", newline="") as out:
+            writer = csv.writer(out)
+            writer.writerow(["row", "line", "field", "reason"])
+            for error in result.errors:
+                writer.writerow([error.row, error.line, error.field, error.reason])
+    elif write_rejects and rejects_path.exists():
+        rejects_path.unlink()  # a clean re-import leaves no stale rejects behind
+    return result, rejects_path
+
+
+def _report(kind: str, path: Path, fmt: str | None) -> None:
+    result, rejects_path = run_import(kind, path, _format(path, fmt))
+    typer.echo(
+        f"{kind}: {result.rows:,} rows, {result.accepted:,} accepted, {result.rejected:,} rejected, "
+        f"{result.stored:,} stored, {result.duplicates:,} already there"
+    )
+    if result.rejected:
+        for error in result.errors[:5]:
+            typer.echo(f"  row {error.row} (line {error.line}): {error.field}: {error.reason}")
+        typer.echo(f"rejected rows and reasons written to {rejects_path}")
+        raise typer.Exit(code=1)
+
+
+@leads_app.command("import")
+def leads_import(path: Path, fmt: FormatOption = None) -> None:
+    """Import leads from CSV or NDJSON (same contract as POST /v1/leads/bulk)."""
+    _report("leads", path, fmt)
+
+
+@events_app.command("import")
+def events_import(path: Path, fmt: FormatOption = None) -> None:
+    """Import stage events from CSV or NDJSON."""
+    _report("events", path, fmt)
+
+
+@reference_import_app.command("properties")
+def reference_import_properties(path: Path, fmt: FormatOption = None) -> None:
+    """Import county property records from CSV or NDJSON (upserted by APN)."""
+    _report("properties", path, fmt)
+
+
+@app.command()
+def generate(
+    leads: Annotated[int, typer.Option("--leads", min=1, help="How many leads")] = 10_000,
+    seed: Annotated[int, typer.Option("--seed")] = 7,
+    out: Annotated[Path, typer.Option("--out", help="Output folder")] = Path("data"),
+) -> None:
+    """Write a synthetic book of business: leads.csv, stage_events.csv, properties.csv."""
+    from hk_cli.progress import count_progress
+    from hk_core.synthetic import generate_book
+
+    out.mkdir(parents=True, exist_ok=True)
+    with count_progress("generating leads", leads) as progress:
+        summary = generate_book(leads, seed, out, progress=progress)
+    typer.echo(
+        f"wrote {summary.leads:,} leads ({summary.bad_leads:,} bad on purpose), "
+        f"{summary.stage_events:,} stage events, {summary.properties:,} county records to {out}"
+    )
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port")] = 8000,
+    workers: Annotated[int, typer.Option("--workers")] = 1,
+) -> None:
+    """Run the HTTP API (uvicorn); applies migrations first."""
+    import uvicorn
+
+    _conninfo()
+    uvicorn.run(
+        "serving.app:create_app", factory=True, host=host, port=port, workers=workers,
+        log_level="info", access_log=False, proxy_headers=True,
+    )  # fmt: skip
+
+
+@app.command()
+def demo(
+    leads: Annotated[int, typer.Option("--leads", min=100, help="Size of the generated book")] = 20_000,
+    seed: Annotated[int, typer.Option("--seed")] = 7,
+) -> None:
+    """The main job: embedded Postgres, data, imports, the API, and a summary."""
+    from hk_cli.demo import run_demo
+
+    sys.exit(run_demo(leads=leads, seed=seed))
+
+
+if __name__ == "__main__":
+    app()

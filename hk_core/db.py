@@ -1,0 +1,84 @@
+"""Postgres access: the one database, either ``HK_DATABASE_URL`` or the embedded pgserver."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import psycopg
+
+from hk_core.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+_EMBEDDED_LOCK = threading.Lock()
+_embedded_servers: dict[str, object] = {}
+
+
+def embedded_url(settings: Settings) -> str:
+    """Start (or join) the private Postgres under ``<home>/pgdata`` and return its URL.
+
+    pgserver counts the processes using one data directory and stops the server when the
+    last of them exits, so the API, Dagster and the CLI can share it.
+    """
+    import pgserver  # imported lazily: only the embedded path needs the bundled binaries
+
+    home = settings.home.expanduser().resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    pgdata = home / "pgdata"
+    key = str(pgdata)
+    with _EMBEDDED_LOCK:
+        server = _embedded_servers.get(key)
+        if server is None:
+            log.info("starting embedded Postgres in %s", pgdata)
+            server = pgserver.get_server(pgdata, cleanup_mode="stop")
+            _embedded_servers[key] = server
+    return server.get_uri()  # type: ignore[attr-defined]
+
+
+def database_url(settings: Settings | None = None) -> str:
+    """The libpq URL of the platform database (``postgresql://…``)."""
+    settings = settings or get_settings()
+    if settings.database_url:
+        return settings.database_url
+    return embedded_url(settings)
+
+
+def with_driver(url: str, driver: str) -> str:
+    """Rewrite a ``postgresql://`` URL for SQLAlchemy with an explicit driver.
+
+    SQLAlchemy 2.1 defaults ``postgresql://`` to psycopg 3, which dagster-postgres cannot use,
+    so callers that hand the URL to SQLAlchemy name the driver themselves.
+    """
+    parts = urlsplit(url)
+    scheme = parts.scheme.split("+")[0]
+    if scheme == "postgres":
+        scheme = "postgresql"
+    return urlunsplit((f"{scheme}+{driver}", *parts[1:]))
+
+
+def with_database(url: str, dbname: str) -> str:
+    """The same server URL pointing at another database."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + dbname, parts.query, parts.fragment))
+
+
+def with_query(url: str, **params: str) -> str:
+    parts = urlsplit(url)
+    query = dict(parse_qsl(parts.query))
+    query.update(params)
+    return urlunsplit((*parts[:3], urlencode(query), parts.fragment))
+
+
+def connect(settings: Settings | None = None, **kwargs: object) -> psycopg.Connection:
+    """A new synchronous connection to the platform database."""
+    return psycopg.connect(database_url(settings), **kwargs)  # type: ignore[arg-type]
+
+
+def ensure_database(server_url: str, dbname: str) -> None:
+    """Create ``dbname`` on the server if it is missing (used by tests and CI)."""
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        exists = conn.execute("select 1 from pg_database where datname = %s", (dbname,)).fetchone()
+        if not exists:
+            conn.execute(f'create database "{dbname}"')

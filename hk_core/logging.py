@@ -1,0 +1,88 @@
+"""Structured logging with PII redaction: raw emails and phones never reach a log line."""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from typing import Any
+
+import structlog
+
+REDACTED = "[redacted]"
+PII_KEYS = frozenset({
+    "email", "phone", "first_name", "last_name", "owner_name", "email_normalized", "phone_e164",
+    "property_street", "notes", "x-api-key", "api_key",
+})  # fmt: skip
+_EMAIL_RE = re.compile(r"[^\s@<>\"',;:]+@[^\s@<>\"',;:]+\.[A-Za-z]{2,}")
+# Seven or more digits, allowing the separators people type inside phone numbers.
+_PHONE_RE = re.compile(r"(?<![\w.])\+?\d[\d\s().\-]{5,}\d(?![\w.])")
+
+
+def redact_text(text: str) -> str:
+    text = _EMAIL_RE.sub(REDACTED, text)
+    return _PHONE_RE.sub(lambda m: REDACTED if sum(c.isdigit() for c in m.group()) >= 7 else m.group(), text)
+
+
+def _redact(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, dict):
+        return {k: REDACTED if str(k).lower() in PII_KEYS else _redact(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_redact(v) for v in value)
+    return value
+
+
+def redact_pii(_logger: Any, _method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+    """structlog processor: masks PII-named keys and email/phone-looking text anywhere."""
+    return {
+        key: REDACTED if key.lower() in PII_KEYS else _redact(value)
+        for key, value in event_dict.items()
+    }
+
+
+class _RedactingFilter(logging.Filter):
+    """The same redaction for the standard library's loggers (uvicorn, psycopg, …)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.args:
+            try:
+                record.msg = record.getMessage()
+            except (TypeError, ValueError):
+                record.msg = str(record.msg)
+            record.args = None
+        if isinstance(record.msg, str):
+            record.msg = redact_text(record.msg)
+        return True
+
+
+def configure_logging(level: str = "INFO", *, json: bool = False) -> None:
+    renderer: Any = (
+        structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
+    )
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            redact_pii,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=True,
+    )
+    root = logging.getLogger()
+    if not any(isinstance(f, _RedactingFilter) for h in root.handlers for f in h.filters):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.addFilter(_RedactingFilter())
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        root.addHandler(handler)
+    root.setLevel(level.upper())
+    # pgserver narrates every pg_ctl call at INFO; its warnings are what matter.
+    logging.getLogger("pgserver").setLevel(logging.WARNING)
+
+
+def get_logger(name: str | None = None) -> Any:
+    return structlog.get_logger(name)

@@ -1,0 +1,54 @@
+"""One settings object for the whole platform, read from ``HK_*`` variables and ``.env``."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# The development key only exists so a fresh clone works; production sets HK_PII_KEY.
+DEV_PII_KEY = "hk-development-pii-key-not-for-production"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HK_", env_file=".env", extra="ignore")
+
+    database_url: str | None = Field(
+        default=None, description="Postgres URL; unset means the embedded pgserver under home."
+    )
+    home: Path = Field(default=Path(".hk"), description="Local state: embedded Postgres, data.")
+    lake_url: str | None = Field(default=None, description="Lake root; default <home>/lake.")
+    s3_endpoint_url: str | None = None
+    redis_url: str | None = None
+    mlflow_tracking_uri: str | None = None
+    pii_key: SecretStr = SecretStr(DEV_PII_KEY)
+    environment: str = Field(default="local", description="local | production")
+
+    # API limits
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    max_bulk_body_bytes: int = Field(default=1_073_741_824, ge=1024)
+    rate_limit_per_minute: int = Field(default=60_000, ge=1)
+    api_key_cache_seconds: float = Field(default=30.0, ge=0)
+    db_pool_max_size: int = Field(default=10, ge=1)
+
+    # Email normalisation: deliverability (DNS) checks are off by default: no network here.
+    email_check_deliverability: bool = False
+    default_phone_region: str = "US"
+    log_level: str = "INFO"
+    log_json: bool = False
+
+    @property
+    def lake_root(self) -> str:
+        return self.lake_url or str((self.home / "lake").resolve())
+
+    @property
+    def embedded(self) -> bool:
+        return not self.database_url
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings; tests call ``get_settings.cache_clear()`` after changing env."""
+    return Settings()

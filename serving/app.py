@@ -1,0 +1,69 @@
+"""The FastAPI application: built from routers; start-up work lives in the lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from psycopg_pool import AsyncConnectionPool
+
+from hk_core.db import database_url
+from hk_core.logging import configure_logging, get_logger
+from hk_core.migrate import upgrade
+from hk_core.pii import PiiHasher
+from hk_core.settings import Settings, get_settings
+from serving.errors import validation_error_handler
+from serving.middleware import BodyLimitMiddleware, MetricsMiddleware
+from serving.ratelimit import make_rate_limiter
+from serving.routers import health, leads
+from serving.state import AppState
+
+log = get_logger(__name__)
+
+
+def create_app(settings: Settings | None = None, *, migrate: bool = True) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging(settings.log_level, json=settings.log_json)
+        url = database_url(settings)
+        if migrate:
+            upgrade(url)
+        pool = AsyncConnectionPool(
+            url, min_size=1, max_size=settings.db_pool_max_size, open=False,
+            kwargs={"autocommit": True},
+        )  # fmt: skip
+        await pool.open()
+        limiter = make_rate_limiter(settings.redis_url, settings.rate_limit_per_minute)
+        hasher = PiiHasher(
+            settings.pii_key.get_secret_value(),
+            default_region=settings.default_phone_region,
+            check_deliverability=settings.email_check_deliverability,
+        )
+        app.state.hk = AppState(settings, url, pool, hasher, limiter)
+        log.info("api ready", embedded=settings.embedded, redis=bool(settings.redis_url))
+        try:
+            yield
+        finally:
+            await limiter.close()
+            await pool.close()
+
+    app = FastAPI(
+        title="Hidden Key lead platform",
+        version="0.1.0",
+        description="Lead intake and scoring for Hidden Key Investments.",
+        lifespan=lifespan,
+    )
+    app.add_exception_handler(RequestValidationError, validation_error_handler)  # type: ignore[arg-type]
+    app.include_router(health.router)
+    app.include_router(leads.router)
+
+    def body_limit(path: str) -> int:
+        return settings.max_bulk_body_bytes if path.endswith("/bulk") else settings.max_body_bytes
+
+    app.add_middleware(BodyLimitMiddleware, limit_for=body_limit)
+    app.add_middleware(MetricsMiddleware)
+    return app

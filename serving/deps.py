@@ -1,0 +1,65 @@
+"""Request dependencies: the app state, the caller's API key and its rate limit."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, Security
+from fastapi.security import APIKeyHeader
+
+from hk_core.apikeys import matches, split_token
+from serving.state import AppState
+
+API_KEY_HEADER = APIKeyHeader(name="X-API-Key", auto_error=False, description="API key from `hk api-keys create`")
+_UNAUTHORIZED = HTTPException(
+    status_code=401, detail="missing or invalid X-API-Key", headers={"WWW-Authenticate": "ApiKey"}
+)
+
+
+def get_state(request: Request) -> AppState:
+    return request.app.state.hk
+
+
+State = Annotated[AppState, Depends(get_state)]
+
+
+async def _lookup(state: AppState, prefix: str) -> tuple[int, bytes] | None:
+    cached = state.key_cache.get(prefix)
+    now = time.monotonic()
+    if cached and now - cached[2] < state.settings.api_key_cache_seconds:
+        return cached[0], cached[1]
+    async with state.pool.connection() as conn:
+        cur = await conn.execute(
+            "select key_id, key_hash from app.api_keys where prefix = %s and revoked_at is null",
+            (prefix,),
+        )
+        row = await cur.fetchone()
+    if row is None:
+        state.key_cache.pop(prefix, None)
+        return None
+    state.key_cache[prefix] = (row[0], bytes(row[1]), now)
+    return row[0], bytes(row[1])
+
+
+async def api_key_id(state: State, token: Annotated[str | None, Security(API_KEY_HEADER)]) -> int:
+    """The caller's key id; 401 unless the key is valid, 429 once it is over its limit."""
+    if not token:
+        raise _UNAUTHORIZED
+    parts = split_token(token)
+    if parts is None:
+        raise _UNAUTHORIZED
+    found = await _lookup(state, parts[0])
+    if found is None or not matches(token, found[1]):
+        raise _UNAUTHORIZED
+    allowed, retry_after = await state.rate_limiter.hit(found[0])
+    if not allowed:
+        raise HTTPException(
+            status_code=429,
+            detail=f"rate limit of {state.rate_limiter.limit} requests per minute exceeded",
+            headers={"Retry-After": str(retry_after)},
+        )
+    return found[0]
+
+
+ApiKeyId = Annotated[int, Depends(api_key_id)]

@@ -1,0 +1,209 @@
+"""Lead intake: one lead, bulk CSV/NDJSON, and reading a lead back."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Annotated, Any
+
+import anyio
+import anyio.from_thread
+import orjson
+import psycopg
+from fastapi import APIRouter, Header, HTTPException, Path, Query, Request, Response
+from psycopg.rows import dict_row
+from pydantic import BaseModel
+
+from hk_core.contract import Lead, LeadCreated, LeadIn
+from hk_core.intake import import_leads
+from hk_core.readers import Format, detect_format
+from hk_core.records import LEAD_INSERT_COLUMNS, LeadRecordBuilder
+from serving.deps import ApiKeyId, State
+from serving.errors import ERROR_RESPONSES, ErrorBody
+from serving.streams import QueueReader
+
+router = APIRouter(prefix="/v1/leads", tags=["leads"])
+
+MAX_IDEMPOTENCY_KEY = 255
+BULK_ERRORS_SHOWN = 1000
+_INSERT_LEAD = (
+    f"insert into app.leads ({', '.join(LEAD_INSERT_COLUMNS)}) "
+    f"values ({', '.join(['%s'] * len(LEAD_INSERT_COLUMNS))}) "
+    "on conflict (dedup_key) do nothing returning lead_id"
+)
+
+
+def _lock_id(api_key_id: int, key: str) -> int:
+    digest = hashlib.blake2b(f"{api_key_id}:{key}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def _request_hash(body: bytes) -> str:
+    # Hash the parsed document, so that whitespace or key order alone is not "a different body".
+    return hashlib.sha256(orjson.dumps(orjson.loads(body), option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=LeadCreated,
+    summary="Submit one lead",
+    responses={
+        200: {"model": LeadCreated, "description": "The same lead was already stored"},
+        409: {"model": ErrorBody, "description": "A request with this Idempotency-Key is in progress"},
+        **ERROR_RESPONSES,
+    },
+)
+async def create_lead(
+    lead: LeadIn,
+    request: Request,
+    response: Response,
+    state: State,
+    key_id: ApiKeyId,
+    idempotency_key: Annotated[
+        str | None,
+        Header(max_length=MAX_IDEMPOTENCY_KEY, description="Replays return the first response"),
+    ] = None,
+) -> Any:
+    builder = LeadRecordBuilder(state.hasher, channel="api", api_key_id=key_id)
+    raw = orjson.loads(await request.body())
+    row = builder.row(lead, lead.warnings(raw))
+    async with state.pool.connection() as conn, conn.transaction():
+        request_hash = None
+        if idempotency_key is not None:
+            request_hash = _request_hash(await request.body())
+            cur = await conn.execute(
+                "select pg_try_advisory_xact_lock(%s)", (_lock_id(key_id, idempotency_key),)
+            )
+            locked = await cur.fetchone()
+            if not locked or not locked[0]:
+                raise HTTPException(409, "a request with this Idempotency-Key is in progress")
+            cur = await conn.execute(
+                "select request_hash, status_code, response_body from app.idempotency_keys "
+                "where api_key_id = %s and idempotency_key = %s",
+                (key_id, idempotency_key),
+            )
+            earlier = await cur.fetchone()
+            if earlier is not None:
+                if earlier[0] != request_hash:
+                    raise HTTPException(
+                        422, "Idempotency-Key was already used with a different request body"
+                    )
+                return Response(
+                    content=bytes(earlier[2]), status_code=earlier[1], media_type="application/json"
+                )
+        cur = await conn.execute(_INSERT_LEAD, row)
+        inserted = await cur.fetchone()
+        if inserted is not None:
+            status, lead_id, created = 201, inserted[0], True
+        else:
+            cur = await conn.execute("select lead_id from app.leads where dedup_key = %s", (row[0],))
+            existing = await cur.fetchone()
+            assert existing is not None
+            status, lead_id, created = 200, existing[0], False
+        body = LeadCreated(lead_id=lead_id, created=created, warnings=lead.warnings(raw))
+        payload = body.model_dump_json().encode()
+        if idempotency_key is not None:
+            await conn.execute(
+                "insert into app.idempotency_keys "
+                "(api_key_id, idempotency_key, request_hash, status_code, response_body) "
+                "values (%s, %s, %s, %s, %s)",
+                (key_id, idempotency_key, request_hash, status, payload),
+            )
+    return Response(
+        content=payload,
+        status_code=status,
+        media_type="application/json",
+        headers={"Location": f"/v1/leads/{lead_id}"},
+    )
+
+
+class BulkRowError(BaseModel):
+    row: int
+    line: int | None
+    field: str
+    reason: str
+
+
+class BulkResult(BaseModel):
+    rows: int
+    accepted: int
+    rejected: int
+    stored: int
+    duplicates: int
+    errors: list[BulkRowError]
+    errors_truncated: bool
+
+
+_BULK_BODY = {
+    "requestBody": {
+        "required": True,
+        "description": "Leads as CSV (header row of contract columns) or NDJSON (one object a line)",
+        "content": {
+            "text/csv": {"schema": {"type": "string"}},
+            "application/x-ndjson": {"schema": {"type": "string"}},
+        },
+    }
+}
+
+
+@router.post(
+    "/bulk",
+    response_model=BulkResult,
+    summary="Import many leads from CSV or NDJSON",
+    openapi_extra=_BULK_BODY,
+    responses={415: {"model": ErrorBody, "description": "Not CSV or NDJSON"}, **ERROR_RESPONSES},
+)
+async def bulk_import(
+    request: Request,
+    state: State,
+    key_id: ApiKeyId,
+    format: Annotated[Format | None, Query(description="Overrides Content-Type")] = None,
+) -> Any:
+    fmt = format or detect_format(None, request.headers.get("content-type"))
+    if fmt is None:
+        raise HTTPException(415, "send text/csv or application/x-ndjson (or ?format=csv|ndjson)")
+    send_chunk, receive_chunk = anyio.create_memory_object_stream[bytes | None](max_buffer_size=16)
+    reader = QueueReader(lambda: anyio.from_thread.run(receive_chunk.receive))
+
+    def run_import():
+        with psycopg.connect(state.database_url) as conn:
+            conn.autocommit = True
+            try:
+                return import_leads(
+                    conn, reader, fmt, state.hasher, channel="bulk", api_key_id=key_id
+                )
+            finally:
+                reader.drain()
+
+    result = None
+    async with anyio.create_task_group() as tg:
+
+        async def feed():
+            async with send_chunk:
+                async for chunk in request.stream():
+                    if chunk:
+                        await send_chunk.send(chunk)
+                await send_chunk.send(None)
+
+        tg.start_soon(feed)
+        result = await anyio.to_thread.run_sync(run_import)
+    assert result is not None
+    return result.as_dict(max_errors=BULK_ERRORS_SHOWN)
+
+
+@router.get(
+    "/{lead_id}",
+    response_model=Lead,
+    summary="Read one lead",
+    responses={404: {"model": ErrorBody, "description": "No such lead"}, **ERROR_RESPONSES},
+)
+async def get_lead(
+    lead_id: Annotated[int, Path(ge=1, le=2**63 - 1)], state: State, key_id: ApiKeyId
+) -> Any:
+    async with state.pool.connection() as conn:
+        cur = conn.cursor(row_factory=dict_row)
+        await cur.execute("select * from app.leads where lead_id = %s", (lead_id,))
+        row = await cur.fetchone()
+    if row is None:
+        raise HTTPException(404, f"no lead with lead_id {lead_id}")
+    return row

@@ -1,0 +1,22 @@
+"""What the application holds between requests: settings, the database pool, limiters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from psycopg_pool import AsyncConnectionPool
+
+from hk_core.pii import PiiHasher
+from hk_core.settings import Settings
+from serving.ratelimit import RateLimiter
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    database_url: str
+    pool: AsyncConnectionPool
+    hasher: PiiHasher
+    rate_limiter: RateLimiter
+    # prefix -> (key_id, digest, fetched_at): saves a database round trip per request.
+    key_cache: dict[str, tuple[int, bytes, float]] = field(default_factory=dict)

@@ -1,0 +1,172 @@
+"""The intake API against the real server and the real database."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import threading
+
+import httpx
+import orjson
+import pytest
+
+LEAD = {
+    "source": "web_form", "external_id": "WF-100", "received_at": "2025-05-01T12:00:00Z",
+    "first_name": "Ana", "last_name": "Reyes", "email": "ana.reyes@example.com",
+    "phone": "512-555-0199", "property_street": "9 Elm St", "property_city": "Austin",
+    "property_state": "TX", "property_zip": "78702", "bedrooms": 3, "asking_price": 250000,
+}  # fmt: skip
+
+
+def test_post_stores_and_get_returns_the_lead(client, db):
+    response = client.post("/v1/leads", json=LEAD)
+    assert response.status_code == 201, response.text
+    lead_id = response.json()["lead_id"]
+    assert response.headers["location"] == f"/v1/leads/{lead_id}"
+    got = client.get(f"/v1/leads/{lead_id}").json()
+    assert got["phone_e164"] == "+15125550199"
+    assert got["email"] == LEAD["email"] and got["source"] == "web_form"
+    row = db.execute("select email_hash, phone_hash, intake_channel from app.leads").fetchone()
+    assert row[0] and row[1] and row[2] == "api"
+    assert len(row[0]) == 64 and "ana" not in row[0]
+
+
+def test_missing_or_wrong_api_key_is_401(api_base, db):
+    assert httpx.post(f"{api_base}/v1/leads", json=LEAD).status_code == 401
+    wrong = httpx.post(f"{api_base}/v1/leads", json=LEAD, headers={"X-API-Key": "hk_deadbeef_nope"})
+    assert wrong.status_code == 401
+    assert httpx.get(f"{api_base}/v1/leads/1", headers={"X-API-Key": "garbage"}).status_code == 401
+    assert db.execute("select count(*) from app.leads").fetchone()[0] == 0
+
+
+def test_revoked_key_is_refused(api_base, db):
+    from hk_core.apikeys import create_api_key, revoke_api_key
+
+    key, token = create_api_key(db, "short-lived")
+    revoke_api_key(db, key.prefix)
+    response = httpx.post(f"{api_base}/v1/leads", json=LEAD, headers={"X-API-Key": token})
+    assert response.status_code == 401
+
+
+def test_same_source_and_external_id_is_stored_once(client, db):
+    first = client.post("/v1/leads", json=LEAD)
+    second = client.post("/v1/leads", json={**LEAD, "first_name": "Changed"})
+    assert (first.status_code, second.status_code) == (201, 200)
+    assert second.json() == {**first.json(), "created": False}
+    assert db.execute("select count(*) from app.leads").fetchone()[0] == 1
+
+
+def test_identical_lead_without_external_id_is_stored_once(client, db):
+    lead = {k: v for k, v in LEAD.items() if k != "external_id"}
+    assert client.post("/v1/leads", json=lead).status_code == 201
+    assert client.post("/v1/leads", json=lead).status_code == 200
+    assert db.execute("select count(*) from app.leads").fetchone()[0] == 1
+
+
+def test_idempotency_key_replays_the_first_response(client, db):
+    headers = {"Idempotency-Key": "abc-123"}
+    first = client.post("/v1/leads", json=LEAD, headers=headers)
+    # Key order and spacing differ, the document does not: still a replay.
+    same_doc = orjson.dumps(dict(reversed(list(LEAD.items()))))
+    replay = client.post(
+        "/v1/leads", content=same_doc, headers={**headers, "content-type": "application/json"}
+    )
+    assert first.status_code == replay.status_code == 201
+    assert replay.content == first.content
+    different = client.post("/v1/leads", json={**LEAD, "first_name": "Other"}, headers=headers)
+    assert different.status_code == 422
+    assert "Idempotency-Key" in different.json()["detail"]
+    assert db.execute("select count(*) from app.leads").fetchone()[0] == 1
+
+
+def test_concurrent_duplicates_get_409_and_store_once(client, db, api_base, api_key):
+    # Hold the idempotency lock from outside, as an in-flight first request would.
+    import hashlib
+
+    import psycopg
+
+    key_id = db.execute("select key_id from app.api_keys").fetchone()[0]
+    digest = hashlib.blake2b(f"{key_id}:race-1".encode(), digest_size=8).digest()
+    lock_id = int.from_bytes(digest, "big", signed=True)
+    with psycopg.connect(db.info.dsn) as holder:
+        holder.execute("select pg_advisory_xact_lock(%s)", (lock_id,))
+        blocked = client.post("/v1/leads", json=LEAD, headers={"Idempotency-Key": "race-1"})
+        assert blocked.status_code == 409
+    # And a real race: many at once, exactly one lead and every answer a 201, 200 or 409.
+    barrier = threading.Barrier(8)
+
+    def post(_):
+        barrier.wait()
+        with httpx.Client(base_url=api_base, headers={"X-API-Key": api_key}) as c:
+            return c.post("/v1/leads", json={**LEAD, "external_id": "race-2"},
+                          headers={"Idempotency-Key": "race-2"})  # fmt: skip
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        statuses = [r.status_code for r in pool.map(post, range(8))]
+    assert set(statuses) <= {201, 409}, statuses
+    assert statuses.count(201) >= 1
+    n = db.execute("select count(*) from app.leads where external_id = 'race-2'").fetchone()[0]
+    assert n == 1
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({**LEAD, "bedrooms": "many"}, "bedrooms"),
+        ({**LEAD, "email": None, "phone": None}, "email"),
+        ({**LEAD, "received_at": "not a date"}, "received_at"),
+        ({**LEAD, "first_name": "nul\u0000byte"}, "first_name"),
+        ({**LEAD, "asking_price": -1}, "asking_price"),
+        ({**LEAD, "year_built": 99999}, "year_built"),
+        ({**LEAD, "property_street": {"nested": 1}}, "property_street"),
+    ],
+)
+def test_bad_input_is_422_naming_the_field(client, body, field):
+    response = client.post("/v1/leads", json=body)
+    assert response.status_code == 422, response.text
+    locs = [item["loc"] for item in response.json()["detail"]]
+    assert ["body", field] in locs, locs
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"{not json", b'{"source": "x"\x00}', b"[1, 2]", b"", b"\xff\xfe", b'"just a string"'],
+)
+def test_malformed_bodies_are_4xx_never_500(client, content):
+    response = client.post("/v1/leads", content=content, headers={"content-type": "application/json"})
+    assert 400 <= response.status_code < 500, (content, response.status_code, response.text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Robert'); DROP TABLE app.leads;--",
+        "' OR '1'='1",
+        "🏚️ Zoë Ōtsuka 👨‍👩‍👧",
+        "\u202eRTL override\u202c and عربي",
+        "zero\u200bwidth\u200djoiner\ufeff",
+        "tab\tnew\nline",
+    ],
+)
+def test_hostile_strings_round_trip_byte_for_byte(client, text):
+    lead = {**LEAD, "external_id": None, "first_name": text, "notes": text, "property_street": text}
+    response = client.post("/v1/leads", json=lead)
+    assert response.status_code == 201, response.text
+    got = client.get(f"/v1/leads/{response.json()['lead_id']}").json()
+    assert got["first_name"].encode() == text.encode()
+    assert got["notes"].encode() == text.encode()
+    assert got["property_street"].encode() == text.encode()
+
+
+def test_get_unknown_or_bad_id(client):
+    assert client.get("/v1/leads/999999").status_code == 404
+    assert client.get("/v1/leads/abc").status_code == 422
+    assert client.get("/v1/leads/99999999999999999999999").status_code == 422
+
+
+def test_health_and_metrics(api_base, client):
+    assert httpx.get(f"{api_base}/health/live").json()["status"] == "ok"
+    ready = httpx.get(f"{api_base}/health/ready")
+    assert ready.status_code == 200 and ready.json()["database"] == "ok"
+    client.post("/v1/leads", json=LEAD)
+    metrics = httpx.get(f"{api_base}/metrics").text
+    assert 'hk_http_request_duration_seconds_count{method="POST",route="/v1/leads"' in metrics
