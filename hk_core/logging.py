@@ -19,9 +19,18 @@ _EMAIL_RE = re.compile(r"[^\s@<>\"',;:]+@[^\s@<>\"',;:]+\.[A-Za-z]{2,}")
 _PHONE_RE = re.compile(r"(?<![\w.])\+?\d[\d\s().\-]{5,}\d(?![\w.])")
 
 
+_DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}|\d{1,2}/\d{1,2}/\d{2,4}")
+
+
+def _phone_or_keep(match: re.Match[str]) -> str:
+    found = match.group()
+    if _DATE_RE.fullmatch(found.strip()) or sum(c.isdigit() for c in found) < 7:
+        return found
+    return REDACTED
+
+
 def redact_text(text: str) -> str:
-    text = _EMAIL_RE.sub(REDACTED, text)
-    return _PHONE_RE.sub(lambda m: REDACTED if sum(c.isdigit() for c in m.group()) >= 7 else m.group(), text)
+    return _PHONE_RE.sub(_phone_or_keep, _EMAIL_RE.sub(REDACTED, text))
 
 
 def _redact(value: Any) -> Any:
@@ -57,6 +66,26 @@ class _RedactingFilter(logging.Filter):
         return True
 
 
+class _LazyStderr:
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is at the time (test runners swap it)."""
+
+    @property  # type: ignore[override]
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:
+        pass
+
+
 def configure_logging(level: str = "INFO", *, json: bool = False) -> None:
     renderer: Any = (
         structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
@@ -70,12 +99,12 @@ def configure_logging(level: str = "INFO", *, json: bool = False) -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=_LazyStderr()),
         cache_logger_on_first_use=True,
     )
     root = logging.getLogger()
     if not any(isinstance(f, _RedactingFilter) for h in root.handlers for f in h.filters):
-        handler = logging.StreamHandler(sys.stderr)
+        handler = _StderrHandler()
         handler.addFilter(_RedactingFilter())
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         root.addHandler(handler)

@@ -40,6 +40,7 @@ async def validation_error_handler(request: Request, exc: RequestValidationError
 
 
 ERROR_RESPONSES: dict[int | str, dict] = {
+    400: {"model": ErrorBody, "description": "The body could not be read (not UTF-8 JSON)"},
     401: {"model": ErrorBody, "description": "Missing or invalid X-API-Key"},
     413: {"model": ErrorBody, "description": "Request body too large"},
     422: {"model": ValidationErrorBody, "description": "Invalid input; `loc` names the field"},

@@ -94,7 +94,12 @@ class BodyLimitMiddleware:
                 return
             await send(message)
 
-        await self.app(scope, counting_receive, guarded_send)
+        try:
+            await self.app(scope, counting_receive, guarded_send)
+        except Exception:
+            # The application saw the body end early and gave up; that is our 413, not its 500.
+            if not exceeded:
+                raise
         if exceeded and not replied:
             await _reply(send, 413, f"request body larger than {limit} bytes")
 
