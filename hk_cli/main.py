@@ -93,8 +93,14 @@ def api_keys_create(name: str) -> None:
     typer.echo(token)
 
 
+# Below this size, starting worker processes costs more than it saves.
+PARALLEL_IMPORT_BYTES = 8 * 1024 * 1024
+
+
 def run_import(kind: str, path: Path, fmt: str, *, write_rejects: bool = True):
     """Import a file with a progress bar; writes ``<file>.rejects.csv`` when rows are refused."""
+    import os
+
     import psycopg
 
     from hk_cli.progress import file_progress
@@ -105,7 +111,10 @@ def run_import(kind: str, path: Path, fmt: str, *, write_rejects: bool = True):
         progress,
     ):
         if kind == "leads":
-            result = intake.import_leads(conn, stream, fmt, _hasher(), channel="cli", progress=progress)
+            workers = (os.cpu_count() or 1) if path.stat().st_size > PARALLEL_IMPORT_BYTES else 1
+            result = intake.import_leads(
+                conn, stream, fmt, _hasher(), channel="cli", progress=progress, workers=workers
+            )
         elif kind == "events":
             result = intake.import_stage_events(conn, stream, fmt, progress=progress)
         else:

@@ -31,6 +31,15 @@ class PiiHasher:
         self._email = lru_cache(maxsize=65_536)(self._normalize_email)
         self._phone = lru_cache(maxsize=65_536)(self._normalize_phone)
 
+    def __getstate__(self) -> dict:
+        # Worker processes get the key and options; each builds its own caches.
+        return {"key": self._key.decode(), "region": self.default_region,
+                "deliverability": self.check_deliverability}  # fmt: skip
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(state["key"], default_region=state["region"],  # type: ignore[misc]
+                      check_deliverability=state["deliverability"])  # fmt: skip
+
     def hash(self, value: str) -> str:
         return hmac.new(self._key, value.encode(), hashlib.sha256).hexdigest()
 

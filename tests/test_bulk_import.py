@@ -98,3 +98,18 @@ def test_import_function_counts_and_batches(db, settings, monkeypatch):
     monkeypatch.setattr(intake, "BATCH_ROWS", 2)  # several transactions in one import
     result = import_leads(db, io.BytesIO(CSV.encode()), "csv", PiiHasher("k"))
     assert (result.accepted, result.stored, result.rejected) == (2, 2, 3)
+
+
+def test_parallel_validation_gives_the_same_result(db, settings):
+    rows = "\n".join(
+        f"P-{i},ppc,2025-03-0{1 + i % 9},n{i}@example.com,{'' if i % 7 else 'x'}{i} Birch Rd,Waco,TX,{'76701' if i % 11 else 'BAD'}"
+        for i in range(3000)
+    )
+    body = ("external_id,source,received_at,email,property_street,property_city,property_state,"
+            "property_zip\n" + rows + "\n").encode()  # fmt: skip
+    serial = import_leads(db, io.BytesIO(body), "csv", PiiHasher("k"), workers=1)
+    db.execute("truncate app.leads cascade")
+    parallel = import_leads(db, io.BytesIO(body), "csv", PiiHasher("k"), workers=2)
+    assert serial.as_dict() == parallel.as_dict()
+    assert parallel.rejected == len([i for i in range(3000) if i % 11 == 0])
+    assert db.execute("select count(*) from app.leads").fetchone()[0] == parallel.stored
