@@ -101,11 +101,14 @@ def run_demo(*, leads: int, seed: int) -> int:
 
     with psycopg.connect(conninfo) as conn:
         by_source = conn.execute(
-            """select l.source, count(*) as n_leads,
+            """with converted as (
+                   select distinct lead_id from app.stage_events
+                   where stage in ('under_contract', 'closed_won'))
+               select l.source, count(*) as n_leads,
                       count(*) filter (where l.email_normalized is not null) as n_email_ok,
                       count(*) filter (where l.phone_e164 is not null) as n_phone_ok,
-                      count(distinct e.lead_id) filter (where e.stage in ('under_contract', 'closed_won')) as n_contract
-               from app.leads l left join app.stage_events e using (lead_id)
+                      count(c.lead_id) as n_contract
+               from app.leads as l left join converted as c using (lead_id)
                group by 1 order by 2 desc"""
         ).fetchall()
         funnel = conn.execute(

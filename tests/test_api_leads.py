@@ -170,3 +170,13 @@ def test_health_and_metrics(api_base, client):
     client.post("/v1/leads", json=LEAD)
     metrics = httpx.get(f"{api_base}/metrics").text
     assert 'hk_http_request_duration_seconds_count{method="POST",route="/v1/leads"' in metrics
+
+
+def test_unrecognised_category_is_stored_with_a_warning(client):
+    response = client.post("/v1/leads", json={**LEAD, "timeline": "when the stars align"})
+    assert response.status_code == 201
+    assert response.json()["warnings"] == [
+        "timeline: unrecognised value 'when the stars align' stored as 'unknown'"
+    ]
+    got = client.get(f"/v1/leads/{response.json()['lead_id']}").json()
+    assert got["timeline"] == "unknown" and got["intake_warnings"] == response.json()["warnings"]

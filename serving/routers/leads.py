@@ -65,8 +65,8 @@ async def create_lead(
     ] = None,
 ) -> Any:
     builder = LeadRecordBuilder(state.hasher, channel="api", api_key_id=key_id)
-    raw = orjson.loads(await request.body())
-    row = builder.row(lead, lead.warnings(raw))
+    warnings = lead.warnings(orjson.loads(await request.body()))
+    row = builder.row(lead, warnings)
     async with state.pool.connection() as conn, conn.transaction():
         request_hash = None
         if idempotency_key is not None:
@@ -100,7 +100,7 @@ async def create_lead(
             existing = await cur.fetchone()
             assert existing is not None
             status, lead_id, created = 200, existing[0], False
-        body = LeadCreated(lead_id=lead_id, created=created, warnings=lead.warnings(raw))
+        body = LeadCreated(lead_id=lead_id, created=created, warnings=warnings)
         payload = body.model_dump_json().encode()
         if idempotency_key is not None:
             await conn.execute(
