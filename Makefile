@@ -12,12 +12,13 @@ setup:
 demo: setup
 	$(UV) run --locked hk demo
 
-test: setup
+test: lint
 	$(UV) run --locked pytest
 
 lint: setup
 	$(UV) run --locked ruff check .
 	$(UV) run --locked ruff format --check .
+	$(UV) run --locked mypy hk_core hk_cli serving hk_pipelines
 
 bench: setup
 	$(UV) run --locked python benchmarks/run.py

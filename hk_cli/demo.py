@@ -32,33 +32,60 @@ def _api_check(conninfo: str) -> list[tuple[str, str]]:
     checks = []
     from serving.background import BackgroundServer
 
-    with BackgroundServer() as base, httpx.Client(base_url=base, headers={"X-API-Key": token}) as client:
+    with (
+        BackgroundServer() as base,
+        httpx.Client(base_url=base, headers={"X-API-Key": token}) as client,
+    ):
         started = time.perf_counter()
-        first = client.post("/v1/leads", json=lead, headers={"Idempotency-Key": lead["external_id"]})
+        first = client.post(
+            "/v1/leads", json=lead, headers={"Idempotency-Key": lead["external_id"]}
+        )
         elapsed_ms = (time.perf_counter() - started) * 1000
-        checks.append(("POST /v1/leads", f"{first.status_code} lead_id={first.json().get('lead_id')} ({elapsed_ms:.1f} ms)"))
-        replay = client.post("/v1/leads", json=lead, headers={"Idempotency-Key": lead["external_id"]})
-        checks.append(("replay, same Idempotency-Key", f"{replay.status_code}, same body: {replay.content == first.content}"))
+        checks.append(
+            (
+                "POST /v1/leads",
+                f"{first.status_code} lead_id={first.json().get('lead_id')} ({elapsed_ms:.1f} ms)",
+            )
+        )
+        replay = client.post(
+            "/v1/leads", json=lead, headers={"Idempotency-Key": lead["external_id"]}
+        )
+        checks.append(
+            (
+                "replay, same Idempotency-Key",
+                f"{replay.status_code}, same body: {replay.content == first.content}",
+            )
+        )
         again = client.post("/v1/leads", json=lead)
-        checks.append(("same source+external_id again", f"{again.status_code} created={again.json().get('created')}"))
+        checks.append(
+            (
+                "same source+external_id again",
+                f"{again.status_code} created={again.json().get('created')}",
+            )
+        )
         bad = client.post("/v1/leads", json={**lead, "bedrooms": "lots"})
         checks.append(("bad bedrooms", f"{bad.status_code} {bad.json()['detail'][0]['loc']}"))
         got = client.get(f"/v1/leads/{first.json()['lead_id']}")
-        checks.append(("GET /v1/leads/{id}", f"{got.status_code} phone_e164={got.json().get('phone_e164')}"))
+        checks.append(
+            ("GET /v1/leads/{id}", f"{got.status_code} phone_e164={got.json().get('phone_e164')}")
+        )
         checks.append(("no API key", str(httpx.post(f"{base}/v1/leads", json=lead).status_code)))
         checks.append(("/health/ready", client.get("/health/ready").json()["status"]))
     return checks
 
 
 def run_demo(*, leads: int, seed: int) -> int:
+    from hk_cli.progress import count_progress
     from hk_core.db import database_url
     from hk_core.migrate import upgrade
     from hk_core.synthetic import generate_book
 
-    from hk_cli.progress import count_progress
-
     settings = get_settings()
-    where = "embedded Postgres under " + str(settings.home.resolve()) if settings.embedded else "HK_DATABASE_URL"
+    where = (
+        "embedded Postgres under " + str(settings.home.resolve())
+        if settings.embedded
+        else "HK_DATABASE_URL"
+    )
     console.rule("Hidden Key demo")
     console.print(f"database: {where}")
     conninfo = database_url(settings)
@@ -73,7 +100,11 @@ def run_demo(*, leads: int, seed: int) -> int:
     console.print(f"data: {data_dir}")
 
     imports = []
-    for kind, name in (("properties", "properties.csv"), ("leads", "leads.csv"), ("events", "stage_events.csv")):
+    for kind, name in (
+        ("properties", "properties.csv"),
+        ("leads", "leads.csv"),
+        ("events", "stage_events.csv"),
+    ):
         started = time.perf_counter()
         result, rejects = run_import(kind, data_dir / name, "csv")
         imports.append((kind, result, time.perf_counter() - started, rejects))
@@ -84,11 +115,18 @@ def run_demo(*, leads: int, seed: int) -> int:
     for column in ("file", "rows", "accepted", "rejected", "stored now", "already there", "rows/s"):
         table.add_column(column, justify="right" if column != "file" else "left")
     for kind, result, seconds, _ in imports:
-        table.add_row(kind, f"{result.rows:,}", f"{result.accepted:,}", f"{result.rejected:,}",
-                      f"{result.stored:,}", f"{result.duplicates:,}", f"{result.rows / seconds:,.0f}")
+        table.add_row(
+            kind,
+            f"{result.rows:,}",
+            f"{result.accepted:,}",
+            f"{result.rejected:,}",
+            f"{result.stored:,}",
+            f"{result.duplicates:,}",
+            f"{result.rows / seconds:,.0f}",
+        )
     console.print(table)
 
-    reasons = Counter()
+    reasons: Counter[str] = Counter()
     for _, result, _, _ in imports:
         reasons.update(f"{e.field}: {e.reason.split(':')[0]}" for e in result.errors)
     if reasons:
@@ -120,7 +158,9 @@ def run_demo(*, leads: int, seed: int) -> int:
     for column in ("source", "leads", "email normalised", "phone E.164", "reached contract"):
         table.add_column(column, justify="right" if column != "source" else "left")
     for source, n, email_ok, phone_ok, contract in by_source:
-        table.add_row(source, f"{n:,}", f"{email_ok / n:.0%}", f"{phone_ok / n:.0%}", f"{contract / n:.1%}")
+        table.add_row(
+            source, f"{n:,}", f"{email_ok / n:.0%}", f"{phone_ok / n:.0%}", f"{contract / n:.1%}"
+        )
     console.print(table)
     table = Table(title="Funnel: leads that reached each stage")
     table.add_column("stage")

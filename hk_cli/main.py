@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from hk_core.readers import Format
 from hk_core.settings import get_settings
 
 app = typer.Typer(help="Hidden Key lead platform.", no_args_is_help=True, add_completion=False)
@@ -50,13 +51,13 @@ def _hasher():
     )
 
 
-def _format(path: Path, given: str | None):
+def _format(path: Path, given: str | None) -> Format:
     from hk_core.readers import detect_format
 
     fmt = given or detect_format(path.name)
     if fmt not in ("csv", "ndjson"):
         raise typer.BadParameter(f"cannot tell the format of {path.name}; pass --format csv|ndjson")
-    return fmt
+    return fmt  # type: ignore[return-value]
 
 
 @db_app.command("upgrade")
@@ -97,7 +98,7 @@ def api_keys_create(name: str) -> None:
 PARALLEL_IMPORT_BYTES = 8 * 1024 * 1024
 
 
-def run_import(kind: str, path: Path, fmt: str, *, write_rejects: bool = True):
+def run_import(kind: str, path: Path, fmt: Format, *, write_rejects: bool = True):
     """Import a file with a progress bar; writes ``<file>.rejects.csv`` when rows are refused."""
     import os
 
@@ -106,9 +107,12 @@ def run_import(kind: str, path: Path, fmt: str, *, write_rejects: bool = True):
     from hk_cli.progress import file_progress
     from hk_core import intake
 
-    with psycopg.connect(_conninfo(), autocommit=True) as conn, file_progress(path, kind) as (
-        stream,
-        progress,
+    with (
+        psycopg.connect(_conninfo(), autocommit=True) as conn,
+        file_progress(path, kind) as (
+            stream,
+            progress,
+        ),
     ):
         if kind == "leads":
             workers = (os.cpu_count() or 1) if path.stat().st_size > PARALLEL_IMPORT_BYTES else 1
@@ -199,7 +203,9 @@ def serve(
 
 @app.command()
 def demo(
-    leads: Annotated[int, typer.Option("--leads", min=100, help="Size of the generated book")] = 20_000,
+    leads: Annotated[
+        int, typer.Option("--leads", min=100, help="Size of the generated book")
+    ] = 20_000,
     seed: Annotated[int, typer.Option("--seed")] = 7,
 ) -> None:
     """The main job: embedded Postgres, data, imports, the API, and a summary."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
@@ -22,7 +22,7 @@ from hk_core.readers import CountingReader
 
 
 @contextmanager
-def file_progress(path: Path, label: str) -> Iterator[tuple[BinaryIO, callable]]:
+def file_progress(path: Path, label: str) -> Iterator[tuple[BinaryIO, Callable[[int], None]]]:
     """Open ``path`` for reading and show how much of it has been read."""
     size = path.stat().st_size
     columns = (
@@ -41,8 +41,13 @@ def file_progress(path: Path, label: str) -> Iterator[tuple[BinaryIO, callable]]
 
 
 @contextmanager
-def count_progress(label: str, total: int) -> Iterator[callable]:
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+def count_progress(label: str, total: int) -> Iterator[Callable[[int], None]]:
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
     with Progress(*columns) as bar:
         task = bar.add_task(label, total=total)
         yield lambda done: bar.update(task, completed=done)  # type: ignore[misc]

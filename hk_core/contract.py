@@ -173,7 +173,9 @@ class LeadIn(BaseModel):
     source: Annotated[str | None, BeforeValidator(_source)] = Field(
         default=None, description="Where the lead came from, e.g. web_form, ppc, direct_mail."
     )
-    received_at: Timestamp = Field(default=None, description="When the lead arrived (UTC if naive).")
+    received_at: Timestamp = Field(
+        default=None, description="When the lead arrived (UTC if naive)."
+    )
     first_name: Name = None
     last_name: Name = None
     email: Email = None
@@ -211,7 +213,9 @@ class LeadIn(BaseModel):
             raise ContractError("email", "no contact: a lead needs an email or a phone")
         if self.property_street is None:
             raise ContractError("property_street", "required: the property's street address")
-        if self.property_zip is None and (self.property_city is None or self.property_state is None):
+        if self.property_zip is None and (
+            self.property_city is None or self.property_state is None
+        ):
             raise ContractError(
                 "property_zip",
                 "property address incomplete: give property_zip, or property_city and property_state",
@@ -225,7 +229,9 @@ class LeadIn(BaseModel):
             if getattr(self, field) == fallback:
                 given = raw.get(field)
                 if isinstance(given, str) and slug(given) != fallback:
-                    found.append(f"{field}: unrecognised value {given[:60]!r} stored as {fallback!r}")
+                    found.append(
+                        f"{field}: unrecognised value {given[:60]!r} stored as {fallback!r}"
+                    )
         return found
 
 

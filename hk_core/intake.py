@@ -324,7 +324,9 @@ def import_property_records(
     for batch in _batches(read_records(stream, fmt), PropertyRecordIn, result, build, progress):
         with conn.transaction():
             conn.execute("truncate incoming_properties")
-            with conn.cursor().copy(f"copy incoming_properties (_row, {columns}) from stdin") as copy:
+            with conn.cursor().copy(
+                f"copy incoming_properties (_row, {columns}) from stdin"
+            ) as copy:
                 for row, _, values in batch:
                     copy.write_row((row, *values))
             # The last row for an APN in a file wins; unchanged records are not rewritten.

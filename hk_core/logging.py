@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 import re
 import sys
-from typing import Any
+from collections.abc import MutableMapping
+from typing import Any, TextIO, cast
 
 import structlog
 
@@ -43,7 +44,7 @@ def _redact(value: Any) -> Any:
     return value
 
 
-def redact_pii(_logger: Any, _method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+def redact_pii(_logger: Any, _method: str, event_dict: MutableMapping[str, Any]) -> dict[str, Any]:
     """structlog processor: masks PII-named keys and email/phone-looking text anywhere."""
     return {
         key: REDACTED if key.lower() in PII_KEYS else _redact(value)
@@ -99,7 +100,7 @@ def configure_logging(level: str = "INFO", *, json: bool = False) -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(file=_LazyStderr()),
+        logger_factory=structlog.PrintLoggerFactory(file=cast(TextIO, _LazyStderr())),
         cache_logger_on_first_use=True,
     )
     root = logging.getLogger()

@@ -53,7 +53,9 @@ def upgrade(conninfo: str, directory: Path = MIGRATIONS_DIR) -> list[Migration]:
                        checksum text not null,
                        applied_at timestamptz not null default now())"""
             )
-            done = dict(conn.execute("select version, checksum from app.schema_migrations").fetchall())
+            done: dict[int, str] = dict(
+                conn.execute("select version, checksum from app.schema_migrations").fetchall()
+            )
             for migration in available_migrations(directory):
                 if migration.version in done:
                     if done[migration.version] != migration.checksum:

@@ -33,7 +33,9 @@ _EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
 _FUTURE_SLACK = timedelta(days=1)
 _MONEY_RE = re.compile(r"^\$?\s*([0-9][0-9,]*(?:\.[0-9]+)?|\.[0-9]+)\s*([kKmM])?$")
 _TRUE = frozenset({"true", "t", "yes", "y", "1", "x", "on", "checked", "opt-in", "opted in"})
-_FALSE = frozenset({"false", "f", "no", "n", "0", "off", "unchecked", "opt-out", "opted out", "none"})
+_FALSE = frozenset(
+    {"false", "f", "no", "n", "0", "off", "unchecked", "opt-out", "opted out", "none"}
+)
 
 
 def blank_to_none(value: Any) -> Any:

@@ -73,7 +73,9 @@ class PiiHasher:
         # An address the validator refuses is still hashed (case-folded), so that the same
         # typo from the same person still deduplicates; validity is an enrichment result.
         email_key = (email_normalized or (email or "").strip()).casefold() or None
-        phone_key = phone_e164 or (phonenumbers.normalize_digits_only(phone) if phone else "") or None
+        phone_key = (
+            phone_e164 or (phonenumbers.normalize_digits_only(phone) if phone else "") or None
+        )
         return ContactKeys(
             email_normalized=email_normalized,
             email_hash=self.hash("email:" + email_key) if email_key else None,

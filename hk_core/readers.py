@@ -29,8 +29,13 @@ def detect_format(name: str | None, content_type: str | None = None) -> Format |
     content_type = (content_type or "").split(";")[0].strip().lower()
     if content_type in ("text/csv", "application/csv"):
         return "csv"
-    if content_type in ("application/x-ndjson", "application/ndjson", "application/jsonl",
-                        "application/x-jsonlines", "application/jsonlines"):
+    if content_type in (
+        "application/x-ndjson",
+        "application/ndjson",
+        "application/jsonl",
+        "application/x-jsonlines",
+        "application/jsonlines",
+    ):
         return "ndjson"
     if name:
         lower = name.lower()
@@ -103,7 +108,9 @@ def read_csv(stream: BinaryIO) -> Iterator[RawRecord]:
             yield RawRecord(row, start_line, None, ("_record", "not UTF-8 text"))
         elif len(values) > len(columns):
             yield RawRecord(
-                row, start_line, None,
+                row,
+                start_line,
+                None,
                 ("_record", f"{len(values)} values for {len(columns)} columns"),
             )
         else:

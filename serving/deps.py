@@ -11,7 +11,9 @@ from fastapi.security import APIKeyHeader
 from hk_core.apikeys import matches, split_token
 from serving.state import AppState
 
-API_KEY_HEADER = APIKeyHeader(name="X-API-Key", auto_error=False, description="API key from `hk api-keys create`")
+API_KEY_HEADER = APIKeyHeader(
+    name="X-API-Key", auto_error=False, description="API key from `hk api-keys create`"
+)
 _UNAUTHORIZED = HTTPException(
     status_code=401, detail="missing or invalid X-API-Key", headers={"WWW-Authenticate": "ApiKey"}
 )

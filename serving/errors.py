@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+import orjson
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
-import orjson
 from fastapi.responses import Response
 from pydantic import BaseModel
-
 
 
 class ErrorItem(BaseModel):

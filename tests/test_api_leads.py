@@ -132,7 +132,9 @@ def test_bad_input_is_422_naming_the_field(client, body, field):
     [b"{not json", b'{"source": "x"\x00}', b"[1, 2]", b"", b"\xff\xfe", b'"just a string"'],
 )
 def test_malformed_bodies_are_4xx_never_500(client, content):
-    response = client.post("/v1/leads", content=content, headers={"content-type": "application/json"})
+    response = client.post(
+        "/v1/leads", content=content, headers={"content-type": "application/json"}
+    )
     assert 400 <= response.status_code < 500, (content, response.status_code, response.text)
 
 

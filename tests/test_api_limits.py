@@ -58,7 +58,9 @@ def test_rate_limit_per_key_is_429_with_retry_after(limited_api, db):
     assert int(r.headers["retry-after"]) >= 1
     # another key has its own budget
     _, other = create_api_key(db, "other")
-    assert httpx.post(f"{base}/v1/leads", json=LEAD, headers={"X-API-Key": other}).status_code == 201
+    assert (
+        httpx.post(f"{base}/v1/leads", json=LEAD, headers={"X-API-Key": other}).status_code == 201
+    )
 
 
 def test_rate_limit_in_redis_is_shared_between_app_instances(db):
@@ -69,12 +71,16 @@ def test_rate_limit_in_redis_is_shared_between_app_instances(db):
         redis.from_url(redis_url).flushdb()
     except redis.ConnectionError:
         pytest.skip(f"no Redis at {redis_url}")
-    settings = get_settings().model_copy(update={"redis_url": redis_url, "rate_limit_per_minute": 4})
+    settings = get_settings().model_copy(
+        update={"redis_url": redis_url, "rate_limit_per_minute": 4}
+    )
     _, token = create_api_key(db, "redis")
     headers = {"X-API-Key": token}
     with BackgroundServer(create_app(settings)) as a, BackgroundServer(create_app(settings)) as b:
         statuses = [
-            httpx.post(f"{base}/v1/leads", json={**LEAD, "external_id": f"S{i}"}, headers=headers).status_code
+            httpx.post(
+                f"{base}/v1/leads", json={**LEAD, "external_id": f"S{i}"}, headers=headers
+            ).status_code
             for i, base in enumerate([a, b, a, b, a, b])
         ]
     assert statuses == [201, 201, 201, 201, 429, 429]

@@ -30,13 +30,23 @@ def test_bulk_csv_keeps_good_rows_and_names_bad_ones(client, db):
     response = _post_csv(client, CSV.encode())
     assert response.status_code == 200, response.text
     result = response.json()
-    assert (result["rows"], result["accepted"], result["rejected"], result["stored"]) == (5, 2, 3, 2)
+    assert (result["rows"], result["accepted"], result["rejected"], result["stored"]) == (
+        5,
+        2,
+        3,
+        2,
+    )
     errors = {(e["row"], e["field"]) for e in result["errors"]}
     assert errors == {(2, "email"), (3, "bedrooms"), (4, "received_at")}
     lines = {e["row"]: e["line"] for e in result["errors"]}
     assert lines[4] == 6  # the quoted newline in row 3 makes row 4 start on line 6
-    stored = db.execute("select external_id, property_zip, asking_price from app.leads order by 1").fetchall()
-    assert [(r[0], r[1], int(r[2])) for r in stored] == [("A-1", "78701", 200000), ("A-5", "07870", 1200000)]
+    stored = db.execute(
+        "select external_id, property_zip, asking_price from app.leads order by 1"
+    ).fetchall()
+    assert [(r[0], r[1], int(r[2])) for r in stored] == [
+        ("A-1", "78701", 200000),
+        ("A-5", "07870", 1200000),
+    ]
 
 
 def test_bulk_reimport_is_idempotent(client, db):
@@ -53,7 +63,9 @@ def test_bulk_ndjson(client, db):
         {"source": "vendor_x", "external_id": "V2", "phone": "+1 212 555 0100", "property_street": "2 A St", "property_zip": "10001"},
     ]  # fmt: skip
     body = b"\n".join(orjson.dumps(x) for x in lines) + b"\n{broken json\n\n"
-    response = client.post("/v1/leads/bulk", content=body, headers={"content-type": "application/x-ndjson"})
+    response = client.post(
+        "/v1/leads/bulk", content=body, headers={"content-type": "application/x-ndjson"}
+    )
     result = response.json()
     assert (result["rows"], result["accepted"], result["rejected"]) == (4, 2, 2), result
     assert {e["row"] for e in result["errors"]} == {2, 4}
@@ -79,13 +91,15 @@ def test_bulk_streams_a_chunked_body(client, db):
 
 
 def test_bulk_unknown_format_is_415(client):
-    response = client.post("/v1/leads/bulk", content=b"a,b\n1,2\n", headers={"content-type": "text/plain"})
+    response = client.post(
+        "/v1/leads/bulk", content=b"a,b\n1,2\n", headers={"content-type": "text/plain"}
+    )
     assert response.status_code == 415
     assert client.post("/v1/leads/bulk?format=xml", content=b"x").status_code == 422
 
 
 def test_bad_encoding_is_reported_not_crashed(client, db):
-    body = "external_id,source,email,property_street,property_zip\nX1,web,a@example.com,1 A St,10001\n".encode()
+    body = b"external_id,source,email,property_street,property_zip\nX1,web,a@example.com,1 A St,10001\n"
     body += b"X2,web,\xff\xfe@example.com,2 A St,10001\n"
     result = _post_csv(client, body).json()
     assert result["stored"] == 1 and result["rejected"] == 1

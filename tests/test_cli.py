@@ -36,14 +36,19 @@ def test_leads_import_writes_rejects_and_fails(tmp_path, db):
     assert first.returncode == 1, first.stderr
     assert "3 rows, 2 accepted, 1 rejected, 2 stored" in first.stdout
     rejects = (tmp_path / "leads.csv.rejects.csv").read_text().splitlines()
-    assert rejects == ["row,line,field,reason", "2,3,email,no contact: a lead needs an email or a phone"]
+    assert rejects == [
+        "row,line,field,reason",
+        "2,3,email,no contact: a lead needs an email or a phone",
+    ]
     again = hk("leads", "import", str(path))
     assert "0 stored, 2 already there" in again.stdout
     assert db.execute("select count(*) from app.leads").fetchone()[0] == 2
 
 
 def test_events_and_reference_import(tmp_path, db):
-    (tmp_path / "leads.csv").write_text(LEADS_CSV.replace("L-2,web_form,2025-01-02,,", "L-2,web_form,2025-01-02,b@example.com,"))
+    (tmp_path / "leads.csv").write_text(
+        LEADS_CSV.replace("L-2,web_form,2025-01-02,,", "L-2,web_form,2025-01-02,b@example.com,")
+    )
     assert hk("leads", "import", str(tmp_path / "leads.csv")).returncode == 0
     events = tmp_path / "events.csv"
     events.write_text(
@@ -89,7 +94,9 @@ def test_embedded_postgres_is_shared_by_processes(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "HK_DATABASE_URL"}
     env["HK_HOME"] = str(tmp_path / "home")
     port = str(_free_port())
-    server = subprocess.Popen([HK, "serve", "--port", port], env=env, stderr=subprocess.PIPE, text=True)
+    server = subprocess.Popen(
+        [HK, "serve", "--port", port], env=env, stderr=subprocess.PIPE, text=True
+    )
     try:
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 90

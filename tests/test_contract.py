@@ -38,7 +38,11 @@ def test_messy_values_are_normalised():
     assert lead.asking_price == Decimal("250000.00")
     assert lead.mortgage_balance == Decimal("120000.00")
     assert lead.square_feet == 1850 and lead.bathrooms == 2.5
-    assert (lead.property_type, lead.timeline, lead.motivation) == ("single_family", "asap", "divorce")
+    assert (lead.property_type, lead.timeline, lead.motivation) == (
+        "single_family",
+        "asap",
+        "divorce",
+    )
     assert lead.consent_sms is True
     assert lead.received_at.isoformat() == "2025-03-04T10:22:00+00:00"
 
@@ -89,7 +93,13 @@ def test_unknown_category_is_a_warning_not_a_rejection():
 
 @pytest.mark.parametrize(
     "text",
-    ["Robert'); DROP TABLE app.leads;--", "🏠 Zoë", "\u202eevil\u202c", "a\u200bb\u200dc", " spaced "],
+    [
+        "Robert'); DROP TABLE app.leads;--",
+        "🏠 Zoë",
+        "\u202eevil\u202c",
+        "a\u200bb\u200dc",
+        " spaced ",
+    ],
 )
 def test_free_text_is_kept_byte_for_byte(text):
     assert LeadIn.model_validate({**GOOD, "first_name": text}).first_name == text
@@ -113,7 +123,9 @@ def test_stage_event_and_property_record_contracts():
     )
     assert (event.source, event.stage) == ("ppc", "under_contract")
     with pytest.raises(ValidationError) as info:
-        StageEventIn.model_validate({"external_id": "P-1", "stage": "won-ish?", "occurred_at": "2025-01-02"})
+        StageEventIn.model_validate(
+            {"external_id": "P-1", "stage": "won-ish?", "occurred_at": "2025-01-02"}
+        )
     assert "stage" in dict(field_errors(info.value))
     record = PropertyRecordIn.model_validate({
         "apn": "0123-456", "street": "123 N MAIN ST", "owner_name": "SMITH JOHN A",

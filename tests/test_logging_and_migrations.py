@@ -31,14 +31,19 @@ def test_structlog_redacts_pii_keys_and_text(capsys):
 
 def test_stdlib_log_records_are_redacted(capsys):
     configure_logging("INFO")
-    logging.getLogger("some.library").warning("failed for %s at %s", "bob@example.org", "212-555-0100")
+    logging.getLogger("some.library").warning(
+        "failed for %s at %s", "bob@example.org", "212-555-0100"
+    )
     err = capsys.readouterr().err
     assert "bob@example.org" not in err and "555-0100" not in err
     assert "failed for [redacted]" in err
 
 
 def test_redaction_keeps_ordinary_numbers():
-    assert redact_text("lead 12345 scored 0.83 in 2025-01-02") == "lead 12345 scored 0.83 in 2025-01-02"
+    assert (
+        redact_text("lead 12345 scored 0.83 in 2025-01-02")
+        == "lead 12345 scored 0.83 in 2025-01-02"
+    )
 
 
 def _fresh_db(server_url: str, name: str) -> str:
@@ -54,7 +59,9 @@ def test_migrations_apply_once_and_refuse_edits(server_url, tmp_path):
     url = _fresh_db(server_url, "hk_test_migrations")
     for migration in available_migrations():
         (tmp_path / f"{migration.version:04d}_{migration.name}.sql").write_text(migration.sql)
-    assert [m.version for m in upgrade(url, tmp_path)] == [m.version for m in available_migrations()]
+    assert [m.version for m in upgrade(url, tmp_path)] == [
+        m.version for m in available_migrations()
+    ]
     assert upgrade(url, tmp_path) == []
     (tmp_path / "0002_extra.sql").write_text("create table app.extra (id int);")
     assert [m.name for m in upgrade(url, tmp_path)] == ["extra"]

@@ -49,7 +49,10 @@ def _request_hash(body: bytes) -> str:
     summary="Submit one lead",
     responses={
         200: {"model": LeadCreated, "description": "The same lead was already stored"},
-        409: {"model": ErrorBody, "description": "A request with this Idempotency-Key is in progress"},
+        409: {
+            "model": ErrorBody,
+            "description": "A request with this Idempotency-Key is in progress",
+        },
         **ERROR_RESPONSES,
     },
 )
@@ -96,7 +99,9 @@ async def create_lead(
         if inserted is not None:
             status, lead_id, created = 201, inserted[0], True
         else:
-            cur = await conn.execute("select lead_id from app.leads where dedup_key = %s", (row[0],))
+            cur = await conn.execute(
+                "select lead_id from app.leads where dedup_key = %s", (row[0],)
+            )
             existing = await cur.fetchone()
             assert existing is not None
             status, lead_id, created = 200, existing[0], False
