@@ -192,9 +192,14 @@ def serve(
     workers: Annotated[int, typer.Option("--workers")] = 1,
 ) -> None:
     """Run the HTTP API (uvicorn); applies migrations first."""
+    import signal
+
     import uvicorn
 
     _conninfo()
+    # uvicorn re-raises SIGTERM after a graceful shutdown; with the default handler the process
+    # would die without running atexit, leaving the embedded Postgres running for nobody.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     uvicorn.run(
         "serving.app:create_app", factory=True, host=host, port=port, workers=workers,
         log_level="info", access_log=False, proxy_headers=True,

@@ -123,6 +123,23 @@ def test_embedded_postgres_is_shared_by_processes(tmp_path):
     finally:
         server.terminate()
         server.wait(timeout=30)
+    # The last process to leave stops the shared server: nothing keeps running for nobody.
+    assert _postgres_running_on(tmp_path / "home" / "pgdata") == []
+
+
+def _postgres_running_on(pgdata: Path) -> list[int]:
+    import psutil
+
+    deadline = time.monotonic() + 15
+    while True:
+        pids = [
+            p.pid
+            for p in psutil.process_iter(["cmdline"])
+            if p.info["cmdline"] and str(pgdata) in " ".join(p.info["cmdline"])
+        ]
+        if not pids or time.monotonic() > deadline:
+            return pids
+        time.sleep(0.3)
 
 
 def _free_port() -> int:
