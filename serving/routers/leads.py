@@ -59,7 +59,6 @@ def _request_hash(body: bytes) -> str:
 async def create_lead(
     lead: LeadIn,
     request: Request,
-    response: Response,
     state: State,
     key_id: ApiKeyId,
     idempotency_key: Annotated[
@@ -70,56 +69,65 @@ async def create_lead(
     builder = LeadRecordBuilder(state.hasher, channel="api", api_key_id=key_id)
     warnings = lead.warnings(orjson.loads(await request.body()))
     row = builder.row(lead, warnings)
-    async with state.pool.connection() as conn, conn.transaction():
-        request_hash = None
-        if idempotency_key is not None:
-            request_hash = _request_hash(await request.body())
-            cur = await conn.execute(
-                "select pg_try_advisory_xact_lock(%s)", (_lock_id(key_id, idempotency_key),)
-            )
-            locked = await cur.fetchone()
-            if not locked or not locked[0]:
-                raise HTTPException(409, "a request with this Idempotency-Key is in progress")
-            cur = await conn.execute(
-                "select request_hash, status_code, response_body from app.idempotency_keys "
-                "where api_key_id = %s and idempotency_key = %s",
-                (key_id, idempotency_key),
-            )
-            earlier = await cur.fetchone()
-            if earlier is not None:
-                if earlier[0] != request_hash:
-                    raise HTTPException(
-                        422, "Idempotency-Key was already used with a different request body"
-                    )
-                return Response(
-                    content=bytes(earlier[2]), status_code=earlier[1], media_type="application/json"
-                )
-        cur = await conn.execute(_INSERT_LEAD, row)
-        inserted = await cur.fetchone()
-        if inserted is not None:
-            status, lead_id, created = 201, inserted[0], True
+    async with state.pool.connection() as conn:
+        if idempotency_key is None:
+            # One autocommitted statement: the common case costs a single round trip.
+            status, lead_id, payload = await _store_lead(conn, row, warnings)
         else:
-            cur = await conn.execute(
-                "select lead_id from app.leads where dedup_key = %s", (row[0],)
-            )
-            existing = await cur.fetchone()
-            assert existing is not None
-            status, lead_id, created = 200, existing[0], False
-        body = LeadCreated(lead_id=lead_id, created=created, warnings=warnings)
-        payload = body.model_dump_json().encode()
-        if idempotency_key is not None:
-            await conn.execute(
-                "insert into app.idempotency_keys "
-                "(api_key_id, idempotency_key, request_hash, status_code, response_body) "
-                "values (%s, %s, %s, %s, %s)",
-                (key_id, idempotency_key, request_hash, status, payload),
-            )
+            async with conn.transaction():
+                request_hash = _request_hash(await request.body())
+                earlier = await _claim_idempotency_key(conn, key_id, idempotency_key)
+                if earlier is not None:
+                    if earlier[0] != request_hash:
+                        raise HTTPException(
+                            422, "Idempotency-Key was already used with a different request body"
+                        )
+                    return Response(bytes(earlier[2]), earlier[1], media_type="application/json")
+                status, lead_id, payload = await _store_lead(conn, row, warnings)
+                await conn.execute(
+                    "insert into app.idempotency_keys "
+                    "(api_key_id, idempotency_key, request_hash, status_code, response_body) "
+                    "values (%s, %s, %s, %s, %s)",
+                    (key_id, idempotency_key, request_hash, status, payload),
+                )
     return Response(
         content=payload,
         status_code=status,
         media_type="application/json",
         headers={"Location": f"/v1/leads/{lead_id}"},
     )
+
+
+async def _claim_idempotency_key(conn: psycopg.AsyncConnection, key_id: int, key: str):
+    """Inside the caller's transaction: 409 while another request holds the key, else the
+    stored (request_hash, status, body) of an earlier request, or None for a new key."""
+    cur = await conn.execute("select pg_try_advisory_xact_lock(%s)", (_lock_id(key_id, key),))
+    locked = await cur.fetchone()
+    if not locked or not locked[0]:
+        raise HTTPException(409, "a request with this Idempotency-Key is in progress")
+    cur = await conn.execute(
+        "select request_hash, status_code, response_body from app.idempotency_keys "
+        "where api_key_id = %s and idempotency_key = %s",
+        (key_id, key),
+    )
+    return await cur.fetchone()
+
+
+async def _store_lead(
+    conn: psycopg.AsyncConnection, row: tuple, warnings: list[str]
+) -> tuple[int, int, bytes]:
+    """Insert the lead unless its dedup key is taken: (status, lead_id, response body)."""
+    cur = await conn.execute(_INSERT_LEAD, row)
+    inserted = await cur.fetchone()
+    if inserted is not None:
+        status, lead_id, created = 201, inserted[0], True
+    else:
+        cur = await conn.execute("select lead_id from app.leads where dedup_key = %s", (row[0],))
+        existing = await cur.fetchone()
+        assert existing is not None
+        status, lead_id, created = 200, existing[0], False
+    body = LeadCreated(lead_id=lead_id, created=created, warnings=warnings)
+    return status, lead_id, body.model_dump_json().encode()
 
 
 class BulkRowError(BaseModel):
