@@ -15,6 +15,7 @@ from hk_core.geo import parse_state, parse_zip
 from hk_core.parsing import (
     choice,
     free_text,
+    missing_to_none,
     money,
     number_range,
     parse_bool,
@@ -129,17 +130,17 @@ def _source(value: Any) -> str | None:
 def _external_id(value: Any) -> str | None:
     if isinstance(value, int) and not isinstance(value, bool):
         value = str(value)
-    text = free_text(200)(value)
+    text = free_text(200, nulls=True)(value)
     return text.strip() if text is not None else None
 
 
-Name = Annotated[str | None, BeforeValidator(free_text(100))]
-Street = Annotated[str | None, BeforeValidator(free_text(200))]
-City = Annotated[str | None, BeforeValidator(free_text(100))]
+Name = Annotated[str | None, BeforeValidator(free_text(100, nulls=True))]
+Street = Annotated[str | None, BeforeValidator(free_text(200, nulls=True))]
+City = Annotated[str | None, BeforeValidator(free_text(100, nulls=True))]
 State = Annotated[str | None, BeforeValidator(parse_state)]
 Zip = Annotated[str | None, BeforeValidator(parse_zip)]
-Email = Annotated[str | None, BeforeValidator(free_text(320))]
-Phone = Annotated[str | None, BeforeValidator(free_text(64))]
+Email = Annotated[str | None, BeforeValidator(free_text(320, nulls=True))]
+Phone = Annotated[str | None, BeforeValidator(free_text(64, nulls=True))]
 Money = Annotated[Decimal | None, BeforeValidator(money(1_000_000_000))]
 Bedrooms = Annotated[int | None, BeforeValidator(number_range(0, 50, integer=True))]
 Bathrooms = Annotated[float | None, BeforeValidator(number_range(0, 50, integer=False))]
@@ -152,6 +153,103 @@ PropertyType = Annotated[
     str | None, BeforeValidator(choice(PROPERTY_TYPES, field_name="property type", unknown="other"))
 ]
 
+# Column names other systems use for our fields (after folding to a slug), per contract.
+LEAD_HEADER_ALIASES = {
+    "id": "external_id", "lead_id": "external_id", "ext_id": "external_id",
+    "vendor_id": "external_id", "reference": "external_id", "ref": "external_id",
+    "lead_source": "source", "channel": "source", "campaign_source": "source", "utm_source": "source",
+    "date": "received_at", "created": "received_at", "created_at": "received_at",
+    "submitted": "received_at", "submitted_at": "received_at", "date_received": "received_at",
+    "lead_date": "received_at", "timestamp": "received_at", "received": "received_at",
+    "date_submitted": "received_at", "created_date": "received_at",
+    "first": "first_name", "fname": "first_name", "firstname": "first_name", "given_name": "first_name",
+    "last": "last_name", "lname": "last_name", "lastname": "last_name", "surname": "last_name",
+    "family_name": "last_name",
+    "email_address": "email", "e_mail": "email", "mail": "email", "emailaddress": "email",
+    "phone_number": "phone", "phone_1": "phone", "phone1": "phone", "mobile": "phone",
+    "cell": "phone", "cell_phone": "phone", "mobile_phone": "phone", "telephone": "phone",
+    "tel": "phone", "primary_phone": "phone", "phonenumber": "phone", "contact_phone": "phone",
+    "address": "property_street", "street": "property_street", "street_address": "property_street",
+    "property_address": "property_street", "address_1": "property_street", "address1": "property_street",
+    "city": "property_city", "property_town": "property_city", "town": "property_city",
+    "state": "property_state", "st": "property_state", "province": "property_state",
+    "zip": "property_zip", "zip_code": "property_zip", "zipcode": "property_zip",
+    "postal_code": "property_zip", "postcode": "property_zip", "property_zipcode": "property_zip",
+    "type": "property_type", "home_type": "property_type", "house_type": "property_type",
+    "beds": "bedrooms", "bed": "bedrooms", "br": "bedrooms", "bedroom": "bedrooms", "num_bedrooms": "bedrooms",
+    "baths": "bathrooms", "bath": "bathrooms", "ba": "bathrooms", "bathroom": "bathrooms",
+    "num_bathrooms": "bathrooms",
+    "sqft": "square_feet", "sq_ft": "square_feet", "square_footage": "square_feet",
+    "living_area": "square_feet", "size": "square_feet", "sf": "square_feet",
+    "year": "year_built", "built": "year_built", "yr_built": "year_built",
+    "price": "asking_price", "asking": "asking_price", "ask": "asking_price",
+    "list_price": "asking_price", "desired_price": "asking_price", "expected_price": "asking_price",
+    "mortgage": "mortgage_balance", "mortgage_owed": "mortgage_balance", "loan_balance": "mortgage_balance",
+    "amount_owed": "mortgage_balance", "owed": "mortgage_balance", "mortgage_amount": "mortgage_balance",
+    "property_condition": "condition", "home_condition": "condition",
+    "occupied": "occupancy", "occupancy_status": "occupancy", "who_lives_there": "occupancy",
+    "reason": "motivation", "reason_for_selling": "motivation", "why_selling": "motivation",
+    "selling_reason": "motivation",
+    "timeframe": "timeline", "time_frame": "timeline", "when_to_sell": "timeline",
+    "how_soon": "timeline", "sell_timeline": "timeline",
+    "email_consent": "consent_email", "email_opt_in": "consent_email", "opt_in_email": "consent_email",
+    "sms_consent": "consent_sms", "sms_opt_in": "consent_sms", "opt_in_sms": "consent_sms",
+    "text_consent": "consent_sms", "tcpa_consent": "consent_sms",
+    "comments": "notes", "comment": "notes", "message": "notes", "description": "notes", "note": "notes",
+}  # fmt: skip
+_FULL_NAME_COLUMNS = ("name", "full_name", "seller_name", "contact_name", "fullname")
+PROPERTY_HEADER_ALIASES = {
+    "parcel": "apn", "parcel_id": "apn", "parcel_number": "apn", "pin": "apn",
+    "address": "street", "situs_address": "street", "site_address": "street",
+    "property_address": "street", "zip_code": "zip", "zipcode": "zip",
+    "owner": "owner_name", "owner_1": "owner_name", "mailing_address": "owner_mailing_street",
+    "mail_address": "owner_mailing_street", "mailing_city": "owner_mailing_city",
+    "mailing_state": "owner_mailing_state", "mailing_zip": "owner_mailing_zip",
+    "beds": "bedrooms", "baths": "bathrooms", "sqft": "square_feet", "living_area": "square_feet",
+    "assessed": "assessed_value", "market_value": "estimated_value", "avm": "estimated_value",
+    "sale_date": "last_sale_date", "sale_price": "last_sale_price",
+    "mortgage_balance": "mortgage_balance_estimate", "loan_balance": "mortgage_balance_estimate",
+    "tax_default": "tax_delinquent", "delinquent": "tax_delinquent", "foreclosure": "in_foreclosure",
+    "pre_foreclosure": "in_foreclosure",
+}  # fmt: skip
+STAGE_EVENT_HEADER_ALIASES = {
+    "lead_source": "source", "id": "external_id", "ext_id": "external_id", "status": "stage",
+    "stage_name": "stage", "date": "occurred_at", "timestamp": "occurred_at",
+    "changed_at": "occurred_at", "event_at": "occurred_at", "occurred": "occurred_at",
+}  # fmt: skip
+
+
+def canonical_fields(data: Any, aliases: dict[str, str], known: frozenset[str]) -> Any:
+    """Rename other systems' column names to ours. A column already named as ours wins over an
+    alias; an alias fills a field only while it is still empty."""
+    if not isinstance(data, dict) or data.keys() <= known:
+        return data
+    out = {key: value for key, value in data.items() if key in known}
+    for key, value in data.items():
+        if key in known or not isinstance(key, str):
+            continue
+        target = aliases.get(slug(key))
+        if target is not None and out.get(target) in (None, ""):
+            out[target] = value
+    return out
+
+
+def _split_full_name(data: dict, original: dict) -> None:
+    """Fill first/last name from a single name column: "John Smith" or "Smith, John"."""
+    names = {slug(k): v for k, v in original.items() if isinstance(k, str)}
+    for column in _FULL_NAME_COLUMNS:
+        full = names.get(column)
+        if isinstance(full, str) and full.strip():
+            if "," in full:  # "Smith, John"
+                last, _, first = full.partition(",")
+            else:
+                first, _, last = full.strip().rpartition(" ")
+                if not first:
+                    first, last = last, ""
+            data["first_name"], data["last_name"] = first.strip() or None, last.strip() or None
+            return
+
+
 # Enumerated fields whose unknown values become a warning rather than a rejection.
 _LENIENT_CHOICES = {
     "property_type": "other",
@@ -160,6 +258,7 @@ _LENIENT_CHOICES = {
     "motivation": "other",
     "timeline": "unknown",
 }
+_LENIENT_FLAGS = ("consent_email", "consent_sms")
 
 
 class LeadIn(BaseModel):
@@ -207,6 +306,18 @@ class LeadIn(BaseModel):
     consent_sms: Flag = None
     notes: Annotated[str | None, BeforeValidator(free_text(5000))] = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _columns(cls, data: Any) -> Any:
+        original = data
+        data = canonical_fields(data, LEAD_HEADER_ALIASES, _LEAD_FIELDS)
+        if isinstance(data, dict) and (
+            data.get("first_name") in (None, "") and data.get("last_name") in (None, "")
+        ):
+            data = dict(data)
+            _split_full_name(data, original)
+        return data
+
     @model_validator(mode="after")
     def _usable(self) -> LeadIn:
         if self.email is None and self.phone is None:
@@ -224,7 +335,12 @@ class LeadIn(BaseModel):
 
     def warnings(self, raw: dict[str, Any]) -> list[str]:
         """Values we could not map and stored as other/unknown: kept visible, not rejected."""
+        raw = canonical_fields(raw, LEAD_HEADER_ALIASES, _LEAD_FIELDS)
         found = []
+        for flag in _LENIENT_FLAGS:
+            given = raw.get(flag)
+            if getattr(self, flag) is None and isinstance(given, str) and missing_to_none(given):
+                found.append(f"{flag}: unrecognised value {given[:60]!r} stored as not given")
         for field, fallback in _LENIENT_CHOICES.items():
             if getattr(self, field) == fallback:
                 given = raw.get(field)
@@ -290,6 +406,11 @@ class StageEventIn(BaseModel):
     ] = None
     occurred_at: Timestamp = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _columns(cls, data: Any) -> Any:
+        return canonical_fields(data, STAGE_EVENT_HEADER_ALIASES, _STAGE_EVENT_FIELDS)
+
     @model_validator(mode="after")
     def _usable(self) -> StageEventIn:
         if self.lead_id is None and self.external_id is None:
@@ -329,6 +450,11 @@ class PropertyRecordIn(BaseModel):
     tax_delinquent: Flag = None
     in_foreclosure: Flag = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _columns(cls, data: Any) -> Any:
+        return canonical_fields(data, PROPERTY_HEADER_ALIASES, _PROPERTY_FIELDS)
+
     @model_validator(mode="after")
     def _usable(self) -> PropertyRecordIn:
         if self.apn is None:
@@ -339,5 +465,8 @@ class PropertyRecordIn(BaseModel):
 
 
 LEAD_COLUMNS = tuple(LeadIn.model_fields)
+_LEAD_FIELDS = frozenset(LEAD_COLUMNS)
+_STAGE_EVENT_FIELDS = frozenset(StageEventIn.model_fields)
+_PROPERTY_FIELDS = frozenset(PropertyRecordIn.model_fields)
 STAGE_EVENT_COLUMNS = tuple(StageEventIn.model_fields)
 PROPERTY_RECORD_COLUMNS = tuple(PropertyRecordIn.model_fields)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from hk_core.parsing import blank_to_none, no_nul
+from hk_core.parsing import missing_to_none, no_nul
 
 STATES = {
     "AL": "Alabama", "AK": "Alaska", "AZ": "Arizona", "AR": "Arkansas", "CA": "California",
@@ -27,7 +27,7 @@ _ZIP_RE = re.compile(r"^(\d{3,5})(?:[-\s]?(\d{4}))?$")
 
 
 def parse_state(value: Any) -> str | None:
-    value = blank_to_none(value)
+    value = missing_to_none(value)
     if value is None:
         return None
     if not isinstance(value, str):
@@ -43,7 +43,7 @@ def parse_state(value: Any) -> str | None:
 
 def parse_zip(value: Any) -> str | None:
     """'78701', '78701-1234', '787011234', and '2134' (a leading zero lost to a spreadsheet)."""
-    value = blank_to_none(value)
+    value = missing_to_none(value)
     if value is None:
         return None
     if isinstance(value, bool):

@@ -6,6 +6,7 @@ Empty strings mean "not given" and come back as ``None``.
 
 from __future__ import annotations
 
+import email.utils
 import re
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -27,14 +28,45 @@ _DATETIME_FORMATS = (
     "%B %d, %Y",
     "%B %d %Y",
     "%Y%m%d",
+    "%b %d %Y %I:%M%p",
+    "%b %d %Y %I:%M %p",
+    "%b %d, %Y %I:%M %p",
+    "%Y-%m-%d %I:%M %p",
+    "%Y-%m-%dT%H:%M:%S.%f%z",
+    # Day-first dates only parse where month-first could not (a day above 12).
+    "%d/%m/%Y",
+    "%d/%m/%Y %H:%M",
+    "%d/%m/%Y %H:%M:%S",
+    "%d.%m.%Y",
+    "%d-%b-%Y",
+    "%d-%b-%y",
 )
 _EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
 # Clocks of web forms and vendors drift; a day of slack keeps honest leads in.
 _FUTURE_SLACK = timedelta(days=1)
-_MONEY_RE = re.compile(r"^\$?\s*([0-9][0-9,]*(?:\.[0-9]+)?|\.[0-9]+)\s*([kKmM])?$")
-_TRUE = frozenset({"true", "t", "yes", "y", "1", "x", "on", "checked", "opt-in", "opted in"})
-_FALSE = frozenset(
-    {"false", "f", "no", "n", "0", "off", "unchecked", "opt-out", "opted out", "none"}
+_MONEY_RE = re.compile(
+    r"^(?:~|approx\.?|about|around)?\s*(?:usd|us\$)?\s*\$?\s*([0-9][0-9, ]*(?:\.[0-9]+)?|\.[0-9]+)"
+    r"\s*(k|m|mm|thousand|million|mil)?\.?\s*(?:usd|dollars)?\+?$",
+    re.IGNORECASE,
+)
+_TRUE = frozenset({
+    "true", "t", "yes", "y", "1", "x", "on", "checked", "opt-in", "opted in", "opted-in",
+    "opt in", "agree", "agreed", "accepted", "subscribed", "✓", "✔", "yes please",
+})  # fmt: skip
+_FALSE = frozenset({
+    "false", "f", "no", "n", "0", "off", "unchecked", "opt-out", "opted out", "opted-out",
+    "opt out", "declined", "unsubscribed", "do not contact", "dnc", "✗", "no thanks",
+})  # fmt: skip
+# What people type for "no value": not an error, just not given.
+NULL_TOKENS = frozenset({
+    "n/a", "na", "none", "null", "nil", "nan", "-", "--", "---", "?", "??", "unk", "tbd",
+    "not sure", "not provided", "not applicable", "#n/a", "n.a.", "(blank)", "blank",
+})  # fmt: skip
+_UNIT_RE = re.compile(
+    r"^(?:~|approx\.?|about|around)?\s*([0-9][0-9,]*(?:\.[0-9]+)?)\s*\+?\s*"
+    r"(?:bd|br|bds|bdrm|bdrms|bed|beds|bedrooms?|ba|bth|bath|baths|bathrooms?|"
+    r"sq\.?\s*ft\.?|sqft|sf|square\s+feet|sq\s+feet|ft2|yr|years?)?\.?$",
+    re.IGNORECASE,
 )
 
 
@@ -44,17 +76,28 @@ def blank_to_none(value: Any) -> Any:
     return value
 
 
+def missing_to_none(value: Any) -> Any:
+    """Blank, or a word meaning "no value" (N/A, none, -, ?): not given."""
+    if isinstance(value, str):
+        if value == "" or value.isspace():
+            return None
+        if len(value) <= 16 and value.strip().lower() in NULL_TOKENS:
+            return None
+    return value
+
+
 def no_nul(value: str) -> str:
     if "\x00" in value:
         raise ValueError("contains a NUL byte")
     return value
 
 
-def free_text(max_len: int):
-    """Free text (names, notes): kept byte for byte, only NUL and over-long values refused."""
+def free_text(max_len: int, *, nulls: bool = False):
+    """Free text (names, notes): kept byte for byte, only NUL and over-long values refused.
+    With ``nulls``, a placeholder such as "N/A" counts as not given."""
 
     def parse(value: Any) -> str | None:
-        value = blank_to_none(value)
+        value = missing_to_none(value) if nulls else blank_to_none(value)
         if value is None:
             return None
         if not isinstance(value, str):
@@ -71,7 +114,7 @@ def free_text(max_len: int):
 
 def parse_datetime(value: Any) -> datetime | None:
     """ISO 8601, US-style dates, or Unix epoch seconds/milliseconds; naive times are UTC."""
-    value = blank_to_none(value)
+    value = missing_to_none(value)
     if value is None:
         return None
     parsed: datetime | None = None
@@ -87,16 +130,11 @@ def parse_datetime(value: Any) -> datetime | None:
         text = no_nul(value).strip()
         if text.isdigit() and len(text) in (10, 13):
             parsed = _from_epoch(float(text))
+        elif _EXCEL_SERIAL_RE.match(text):
+            # Spreadsheets export dates as days since 1899-12-30.
+            parsed = _EXCEL_EPOCH + timedelta(days=float(text))
         else:
-            try:
-                parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
-            except ValueError:
-                for fmt in _DATETIME_FORMATS:
-                    try:
-                        parsed = datetime.strptime(text, fmt)
-                        break
-                    except ValueError:
-                        continue
+            parsed = _parse_date_text(text)
         if parsed is None:
             raise ValueError(f"unparseable date or time {text[:40]!r}")
     else:
@@ -108,6 +146,28 @@ def parse_datetime(value: Any) -> datetime | None:
     if parsed > datetime.now(UTC) + _FUTURE_SLACK:
         raise ValueError("in the future")
     return parsed
+
+
+_EXCEL_SERIAL_RE = re.compile(r"^[2-7]\d{4}(?:\.\d+)?$")
+_EXCEL_EPOCH = datetime(1899, 12, 30)
+_ZONE_WORDS = re.compile(r"\s+(?:UTC|GMT|Z)$", re.IGNORECASE)
+
+
+def _parse_date_text(text: str) -> datetime | None:
+    cleaned = _ZONE_WORDS.sub("", text)
+    try:
+        return datetime.fromisoformat(cleaned.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        pass
+    for fmt in _DATETIME_FORMATS:
+        try:
+            return datetime.strptime(cleaned, fmt)
+        except ValueError:
+            continue
+    try:  # RFC 2822, as mail and some webhooks send it
+        return email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
 
 
 def parse_date(value: Any) -> date | None:
@@ -125,7 +185,7 @@ def _from_epoch(seconds: float) -> datetime:
 
 
 def _number_text(value: Any) -> str | None:
-    value = blank_to_none(value)
+    value = missing_to_none(value)
     if value is None:
         return None
     if isinstance(value, bool):
@@ -147,7 +207,10 @@ def number_range(low: float, high: float, *, integer: bool):
         try:
             number = float(text.replace(",", ""))
         except ValueError:
-            raise ValueError(f"not a number: {text[:40]!r}") from None
+            unit = _UNIT_RE.match(text)  # "3 beds", "1,850 sq ft", "2.5 baths", "3+"
+            if unit is None:
+                raise ValueError(f"not a number: {text[:40]!r}") from None
+            number = float(unit.group(1).replace(",", ""))
         if number != number or number in (float("inf"), float("-inf")):
             raise ValueError("not a finite number")
         if integer:
@@ -174,13 +237,13 @@ def money(high: float):
                 raise ValueError("out of range: must not be negative")
             raise ValueError(f"not an amount of money: {text[:40]!r}")
         try:
-            amount = Decimal(match.group(1).replace(",", ""))
+            amount = Decimal(match.group(1).replace(",", "").replace(" ", ""))
         except InvalidOperation:
             raise ValueError(f"not an amount of money: {text[:40]!r}") from None
         suffix = (match.group(2) or "").lower()
-        if suffix == "k":
+        if suffix in ("k", "thousand"):
             amount *= 1_000
-        elif suffix == "m":
+        elif suffix in ("m", "mm", "million", "mil"):
             amount *= 1_000_000
         if amount > Decimal(high):
             raise ValueError(f"out of range: must be at most {high:,.0f}")
@@ -190,7 +253,9 @@ def money(high: float):
 
 
 def parse_bool(value: Any) -> bool | None:
-    value = blank_to_none(value)
+    """Yes/no as typed. An answer that is neither is stored as not given (with a warning):
+    refusing the whole lead over a consent checkbox would lose a seller."""
+    value = missing_to_none(value)
     if value is None or isinstance(value, bool):
         return value
     if isinstance(value, int) and value in (0, 1):
@@ -201,6 +266,7 @@ def parse_bool(value: Any) -> bool | None:
             return True
         if text in _FALSE:
             return False
+        return None
     raise ValueError(f"expected yes/no, got {str(value)[:40]!r}")
 
 
@@ -224,6 +290,8 @@ def choice(aliases: dict[str, str], *, field_name: str, unknown: str | None):
         key = slug(no_nul(value))
         if key in aliases:
             return aliases[key]
+        if missing_to_none(value) is None:
+            return None
         for alias, canonical in aliases.items():
             # Free-text answers such as "going through a divorce" still name a category.
             if len(alias) >= 4 and alias in key:

@@ -134,3 +134,86 @@ def test_stage_event_and_property_record_contracts():
     })  # fmt: skip
     assert record.tax_delinquent is True and record.in_foreclosure is False
     assert str(record.last_sale_date) == "2009-06-01"
+
+
+def test_placeholders_mean_not_given_not_bad():
+    lead = LeadIn.model_validate({
+        **GOOD, "bedrooms": "N/A", "asking_price": "-", "year_built": "?", "property_type": "none",
+        "received_at": "n/a", "consent_email": "TBD", "first_name": "N/A",
+    })  # fmt: skip
+    assert (lead.bedrooms, lead.asking_price, lead.year_built) == (None, None, None)
+    assert lead.property_type is None and lead.received_at is None and lead.first_name is None
+    # ...but a lead whose only contact is a placeholder has no contact.
+    assert "email" in errors_for(email="n/a", phone="none")
+
+
+@pytest.mark.parametrize(
+    ("field", "typed", "expected"),
+    [
+        ("bedrooms", "3 beds", 3),
+        ("bedrooms", "4br", 4),
+        ("bathrooms", "2.5 baths", 2.5),
+        ("square_feet", "1,850 sq ft", 1850),
+        ("square_feet", "~2000 sqft", 2000),
+        ("asking_price", "$250K", Decimal("250000.00")),
+        ("asking_price", "250,000 USD", Decimal("250000.00")),
+        ("asking_price", "1.2 million", Decimal("1200000.00")),
+        ("asking_price", "$ 310 000", Decimal("310000.00")),
+        ("consent_sms", "Opted In", True),
+        ("consent_email", "unsubscribed", False),
+    ],
+)
+def test_numbers_and_flags_as_people_type_them(field, typed, expected):
+    assert getattr(LeadIn.model_validate({**GOOD, field: typed}), field) == expected
+
+
+@pytest.mark.parametrize(
+    ("typed", "iso"),
+    [
+        ("2025-03-04 10:22:00 UTC", "2025-03-04T10:22:00+00:00"),
+        ("Tue, 04 Mar 2025 10:22:00 -0500", "2025-03-04T10:22:00-05:00"),
+        ("25/03/2025", "2025-03-25T00:00:00+00:00"),  # day first: only when it cannot be a month
+        ("03/04/2025", "2025-03-04T00:00:00+00:00"),  # ambiguous: US month first
+        ("45720", "2025-03-04T00:00:00+00:00"),  # a spreadsheet serial date
+        ("Mar 4 2025 10:22AM", "2025-03-04T10:22:00+00:00"),
+        ("1741083720", "2025-03-04T10:22:00+00:00"),
+    ],
+)
+def test_dates_as_systems_write_them(typed, iso):
+    assert LeadIn.model_validate({**GOOD, "received_at": typed}).received_at.isoformat() == iso
+
+
+def test_other_systems_column_names_are_understood():
+    lead = LeadIn.model_validate({
+        "Lead Source": "Zillow", "Full Name": "Maria de la Cruz", "Phone Number": "512-555-0111",
+        "E-mail": "maria@example.com", "Address": "77 Bay Rd", "Zip Code": "78704",
+        "Beds": "3", "Reason for selling": "job transfer", "Timeframe": "1-3 months",
+        "email": "",
+    })  # fmt: skip
+    assert (lead.source, lead.first_name, lead.last_name) == ("zillow", "Maria de la", "Cruz")
+    assert (lead.phone, lead.email, lead.property_street) == (
+        "512-555-0111",
+        "maria@example.com",
+        "77 Bay Rd",
+    )
+    assert (lead.property_zip, lead.bedrooms, lead.motivation, lead.timeline) == (
+        "78704",
+        3,
+        "relocation",
+        "90_days",
+    )
+    comma = LeadIn.model_validate(
+        {**GOOD, "first_name": None, "last_name": None, "name": "Smith, John"}
+    )
+    assert (comma.first_name, comma.last_name) == ("John", "Smith")
+    # our own column wins over an alias
+    assert LeadIn.model_validate({**GOOD, "zip": "10001"}).property_zip == "78701"
+
+
+def test_unrecognised_consent_is_a_warning():
+    raw = {**GOOD, "consent_sms": "maybe later"}
+    lead = LeadIn.model_validate(raw)
+    assert lead.consent_sms is None
+    assert lead.warnings(raw) == [
+        "consent_sms: unrecognised value 'maybe later' stored as not given"
+    ]

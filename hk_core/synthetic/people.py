@@ -191,7 +191,7 @@ def contact_columns(chunk: _Chunk, cols: dict, first: np.ndarray, last: np.ndarr
         (
             f"{a}-555-{b:04d}"[:-2],  # two digits short
             f"555-{b:04d}"[:-1],  # seven digits typed, one lost
-            "n/a",
+            "call after 5",  # not a number at all (an "n/a" would be no contact)
             f"{a}555{b:04d}7",  # a digit too many
         )[kind]
         for kind, a, b in zip(
