@@ -19,7 +19,8 @@ _UNAUTHORIZED = HTTPException(
 )
 
 
-def get_state(request: Request) -> AppState:
+async def get_state(request: Request) -> AppState:
+    # async on purpose: FastAPI runs a plain ``def`` dependency in its thread pool.
     return request.app.state.hk
 
 
