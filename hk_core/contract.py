@@ -333,8 +333,16 @@ class LeadIn(BaseModel):
             )
         return self
 
+    def may_have_warnings(self) -> bool:
+        """Cheap pre-check, so the common lead skips looking at its raw input again."""
+        return any(getattr(self, flag) is None for flag in _LENIENT_FLAGS) or any(
+            getattr(self, field) == fallback for field, fallback in _LENIENT_CHOICES.items()
+        )
+
     def warnings(self, raw: dict[str, Any]) -> list[str]:
         """Values we could not map and stored as other/unknown: kept visible, not rejected."""
+        if not self.may_have_warnings():
+            return []
         raw = canonical_fields(raw, LEAD_HEADER_ALIASES, _LEAD_FIELDS)
         found = []
         for flag in _LENIENT_FLAGS:
