@@ -107,11 +107,14 @@ def test_bad_encoding_is_reported_not_crashed(client, db):
 
 
 def test_import_function_counts_and_batches(db, settings, monkeypatch):
-    import hk_core.intake as intake
+    from hk_core.intake import common, leads
 
-    monkeypatch.setattr(intake, "BATCH_ROWS", 2)  # several transactions in one import
+    # One row a chunk and a batch: every good row is its own COPY and transaction.
+    monkeypatch.setattr(common, "BATCH_ROWS", 1)
+    monkeypatch.setattr(leads, "CHUNK_ROWS", 1)
     result = import_leads(db, io.BytesIO(CSV.encode()), "csv", PiiHasher("k"))
     assert (result.accepted, result.stored, result.rejected) == (2, 2, 3)
+    assert [e.row for e in result.errors] == [2, 3, 4]
 
 
 def test_parallel_validation_gives_the_same_result(db, settings):

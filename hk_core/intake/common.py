@@ -1,0 +1,71 @@
+"""What every bulk import shares: the result it reports and validation into batches."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from hk_core.readers import RawRecord
+from hk_core.records import RowError, validate
+
+BATCH_ROWS = 20_000
+MAX_ERRORS_KEPT = 100_000
+
+Progress = Callable[[int], None]
+
+
+@dataclass
+class ImportResult:
+    rows: int = 0
+    accepted: int = 0
+    rejected: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    errors: list[RowError] = field(default_factory=list)
+    errors_truncated: bool = False
+
+    def reject(self, errors: Iterable[RowError]) -> None:
+        self.rejected += 1
+        for error in errors:
+            if len(self.errors) < MAX_ERRORS_KEPT:
+                self.errors.append(error)
+            else:
+                self.errors_truncated = True
+
+    def as_dict(self, max_errors: int | None = None) -> dict[str, Any]:
+        shown = self.errors if max_errors is None else self.errors[:max_errors]
+        return {
+            "rows": self.rows,
+            "accepted": self.accepted,
+            "rejected": self.rejected,
+            "stored": self.stored,
+            "duplicates": self.duplicates,
+            "errors": [e.as_dict() for e in shown],
+            "errors_truncated": self.errors_truncated or len(shown) < len(self.errors),
+        }
+
+
+def batches(records: Iterable[RawRecord], model, result: ImportResult, build, progress):
+    """Validate records and yield lists of (row, line, db row) of at most BATCH_ROWS."""
+    batch: list[tuple[int, int, tuple]] = []
+    for record in records:
+        result.rows += 1
+        if record.error is not None:
+            result.reject([RowError(record.row, *record.error, line=record.line)])
+        else:
+            instance, errors = validate(model, record.fields, record.row, record.line)
+            if errors:
+                result.reject(errors)
+            else:
+                result.accepted += 1
+                batch.append((record.row, record.line, build(instance, record.fields)))
+        if len(batch) >= BATCH_ROWS:
+            yield batch
+            batch = []
+        if progress is not None and result.rows % 1000 == 0:
+            progress(result.rows)
+    if batch:
+        yield batch
+    if progress is not None:
+        progress(result.rows)
