@@ -1,0 +1,17 @@
+"""`make bench`: both benchmarks, one after the other (never both at once: they share the cores).
+
+uv run python benchmarks/run.py [--rows 100000]   # --rows is passed to bench_import.py
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+if __name__ == "__main__":
+    api = subprocess.run([sys.executable, str(HERE / "bench_api.py")])
+    bulk = subprocess.run([sys.executable, str(HERE / "bench_import.py"), *sys.argv[1:]])
+    sys.exit(api.returncode or bulk.returncode)
