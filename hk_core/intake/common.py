@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+import psycopg
 
 from hk_core.readers import RawRecord
 from hk_core.records import RowError, validate
@@ -69,3 +71,14 @@ def batches(records: Iterable[RawRecord], model, result: ImportResult, build, pr
         yield batch
     if progress is not None:
         progress(result.rows)
+
+
+def copy_into_staging(
+    conn: psycopg.Connection, table: str, columns: Sequence[str], rows: Iterable[tuple]
+) -> None:
+    """Empty a session's staging table and COPY ``rows`` into it (inside the caller's
+    transaction); the caller then merges the staging table into the real one."""
+    conn.execute(f"truncate {table}")
+    with conn.cursor().copy(f"copy {table} ({', '.join(columns)}) from stdin") as copy:
+        for row in rows:
+            copy.write_row(row)

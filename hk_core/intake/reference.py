@@ -7,7 +7,7 @@ from typing import BinaryIO
 import psycopg
 
 from hk_core.contract import PropertyRecordIn, StageEventIn
-from hk_core.intake.common import ImportResult, Progress, batches
+from hk_core.intake.common import ImportResult, Progress, batches, copy_into_staging
 from hk_core.readers import Format, read_records
 from hk_core.records import RowError
 
@@ -30,12 +30,10 @@ def import_stage_events(
     )
     for batch in batches(read_records(stream, fmt), StageEventIn, result, build, progress):
         with conn.transaction():
-            conn.execute("truncate incoming_events")
-            with conn.cursor().copy(
-                f"copy incoming_events ({', '.join(_EVENT_COLUMNS)}) from stdin"
-            ) as copy:
-                for row, line, values in batch:
-                    copy.write_row((row, line, *values))
+            copy_into_staging(
+                conn, "incoming_events", _EVENT_COLUMNS,
+                ((row, line, *values) for row, line, values in batch),
+            )  # fmt: skip
             resolved = conn.execute(
                 """
                 with matched as (
@@ -103,12 +101,10 @@ def import_property_records(
     )
     for batch in batches(read_records(stream, fmt), PropertyRecordIn, result, build, progress):
         with conn.transaction():
-            conn.execute("truncate incoming_properties")
-            with conn.cursor().copy(
-                f"copy incoming_properties (_row, {columns}) from stdin"
-            ) as copy:
-                for row, _, values in batch:
-                    copy.write_row((row, *values))
+            copy_into_staging(
+                conn, "incoming_properties", ("_row", *_PROPERTY_COLUMNS),
+                ((row, *values) for row, _, values in batch),
+            )  # fmt: skip
             # The last row for an APN in a file wins; unchanged records are not rewritten.
             cur = conn.execute(
                 f"""
