@@ -5,6 +5,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Literal
@@ -66,7 +67,7 @@ class CountingReader(io.RawIOBase):
 
 def _text_lines(stream: BinaryIO) -> Iterator[str]:
     # utf-8-sig drops the byte-order mark spreadsheets write. Undecodable bytes become lone
-    # surrogates, so one bad row is reported by number while the rows around it still load.
+    # surrogates, so a row in a legacy encoding can be re-read without failing its neighbours.
     text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="surrogateescape", newline="")  # type: ignore[arg-type]
     try:
         yield from text
@@ -79,10 +80,21 @@ def header_name(column: str) -> str:
     return slug(column)
 
 
+def sniff_delimiter(header_line: str) -> str:
+    """Comma unless the header is plainly split by semicolons (European spreadsheets), tabs or
+    pipes (database exports)."""
+    counts = {d: header_line.count(d) for d in (",", ";", "\t", "|")}
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] > counts[","] else ","
+
+
 def read_csv(stream: BinaryIO) -> Iterator[RawRecord]:
     csv.field_size_limit(_CSV_FIELD_LIMIT)
     lines = _counted(_text_lines(stream))
-    reader = csv.reader(lines)
+    first = next(lines, None)
+    if first is None:
+        return
+    reader = csv.reader(itertools.chain([first], lines), delimiter=sniff_delimiter(first))
     try:
         header = next(reader)
     except StopIteration:
@@ -105,8 +117,8 @@ def read_csv(stream: BinaryIO) -> Iterator[RawRecord]:
             continue
         row += 1
         if not _is_utf8(values):
-            yield RawRecord(row, start_line, None, ("_record", "not UTF-8 text"))
-        elif len(values) > len(columns):
+            values = [_legacy_text(v) for v in values]
+        if len(values) > len(columns):
             yield RawRecord(
                 row,
                 start_line,
@@ -116,6 +128,12 @@ def read_csv(stream: BinaryIO) -> Iterator[RawRecord]:
         else:
             yield RawRecord(row, start_line, dict(zip(columns, values, strict=False)))
         start_line = lines.count + 1
+
+
+def _legacy_text(value: str) -> str:
+    """A value that was not UTF-8, read as Windows-1252 (what Excel on Windows writes): "José"
+    saved the old way still arrives as "José" rather than losing the row."""
+    return value.encode("utf-8", "surrogateescape").decode("cp1252", "replace")
 
 
 def _is_utf8(values: list[str]) -> bool:

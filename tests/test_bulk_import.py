@@ -98,12 +98,23 @@ def test_bulk_unknown_format_is_415(client):
     assert client.post("/v1/leads/bulk?format=xml", content=b"x").status_code == 422
 
 
-def test_bad_encoding_is_reported_not_crashed(client, db):
+def test_legacy_encoding_rows_are_read_not_lost(client, db):
     body = b"external_id,source,email,property_street,property_zip\nX1,web,a@example.com,1 A St,10001\n"
-    body += b"X2,web,\xff\xfe@example.com,2 A St,10001\n"
+    body += "X2,web,jose@example.com,2 Peña Blvd,10001\n".encode("cp1252")
     result = _post_csv(client, body).json()
-    assert result["stored"] == 1 and result["rejected"] == 1
-    assert "UTF-8" in result["errors"][0]["reason"]
+    assert result["stored"] == 2 and result["rejected"] == 0
+    street = db.execute("select property_street from app.leads where external_id = 'X2'").fetchone()
+    assert street[0] == "2 Peña Blvd"
+
+
+def test_semicolon_and_tab_separated_files(client, db):
+    for sep, ext_id in ((";", "S1"), ("\t", "T1")):
+        text = (
+            sep.join(["external_id", "source", "email", "property_street", "property_zip"]) + "\n"
+        )
+        text += sep.join([ext_id, "web", "s@example.com", "1 Semi St", "10001"]) + "\n"
+        result = _post_csv(client, text.encode()).json()
+        assert result["stored"] == 1, result
 
 
 def test_import_function_counts_and_batches(db, settings, monkeypatch):
