@@ -9,6 +9,9 @@ from typing import Annotated
 
 import typer
 
+from hk_cli.lake import lake_app
+from hk_cli.pipeline import pipeline_app
+from hk_cli.pipeline import ui as pipeline_ui
 from hk_core.readers import Format
 from hk_core.settings import get_settings
 
@@ -24,6 +27,9 @@ app.add_typer(keys_app, name="api-keys")
 app.add_typer(leads_app, name="leads")
 app.add_typer(events_app, name="events")
 app.add_typer(reference_app, name="reference")
+app.add_typer(pipeline_app, name="pipeline")
+app.add_typer(lake_app, name="lake")
+app.command("ui")(pipeline_ui)
 reference_app.add_typer(reference_import_app, name="import")
 
 FormatOption = Annotated[

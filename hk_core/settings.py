@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     # Email normalisation: deliverability (DNS) checks are off by default: no network here.
     email_check_deliverability: bool = False
     default_phone_region: str = "US"
+    # Property-data vendor for enrichment; unset means the county reference data.
+    vendor_base_url: str | None = None
+    vendor_api_key: SecretStr | None = None
     log_level: str = "INFO"
     log_json: bool = False
 

@@ -2,7 +2,12 @@
 
 import dagster as dg
 
-# Each domain package under defs/ exposes ``defs``; later issues add theirs here.
-DOMAINS: list = []
+from hk_pipelines.defs import enrichment, intake, warehouse
+from hk_pipelines.defs.common.resources import build_resources
 
-defs = dg.Definitions.merge(*(domain.defs for domain in DOMAINS)) if DOMAINS else dg.Definitions()
+defs = dg.Definitions.merge(
+    intake.defs,
+    enrichment.defs,
+    warehouse.defs,
+    dg.Definitions(resources=build_resources()),
+)

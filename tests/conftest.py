@@ -14,7 +14,12 @@ from hk_core.db import embedded_url, ensure_database, with_database
 from hk_core.migrate import upgrade
 from hk_core.settings import Settings, get_settings
 
-APP_TABLES = "app.stage_events, app.idempotency_keys, app.leads, app.api_keys, app.property_records"
+pytest_plugins = ["lake_fixtures"]
+
+APP_TABLES = (
+    "app.stage_events, app.idempotency_keys, app.leads, app.api_keys, app.property_records, "
+    "app.enrichment_cache"
+)
 
 
 @pytest.fixture(scope="session")

@@ -63,9 +63,10 @@ def test_migrations_apply_once_and_refuse_edits(server_url, tmp_path):
         m.version for m in available_migrations()
     ]
     assert upgrade(url, tmp_path) == []
-    (tmp_path / "0002_extra.sql").write_text("create table app.extra (id int);")
+    extra = tmp_path / f"{available_migrations()[-1].version + 1:04d}_extra.sql"
+    extra.write_text("create table app.extra (id int);")
     assert [m.name for m in upgrade(url, tmp_path)] == ["extra"]
-    (tmp_path / "0002_extra.sql").write_text("create table app.extra (id bigint);")
+    extra.write_text("create table app.extra (id bigint);")
     with pytest.raises(RuntimeError, match="changed after it was applied"):
         upgrade(url, tmp_path)
     with psycopg.connect(server_url, autocommit=True) as conn:

@@ -1,0 +1,72 @@
+"""``hk pipeline …`` and ``hk ui``: the Dagster side of the platform from the command line."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+pipeline_app = typer.Typer(
+    help="Dagster pipelines: lake, enrichment, warehouse.", no_args_is_help=True
+)
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _run(first: date | None, last: date | None) -> None:
+    from hk_core.db import database_url
+    from hk_core.migrate import upgrade
+    from hk_pipelines.runner import prepare_dagster_home, run_everything
+
+    upgrade(database_url())
+    prepare_dagster_home()
+    runs = run_everything(first=first, last=last)
+    failed = False
+    for run in runs:
+        if run.first_day is None:
+            typer.echo(f"{run.name}: no data")
+            continue
+        state = "ok" if run.success else "FAILED"
+        typer.echo(f"{run.name}: {run.first_day} .. {run.last_day} {state} (run {run.run_id})")
+        if run.skipped_before_first_day:
+            typer.echo(f"  {run.skipped_before_first_day:,} rows before the first partition day")
+        failed |= not run.success
+    if failed:
+        raise typer.Exit(code=1)
+
+
+@pipeline_app.command("run")
+def pipeline_run() -> None:
+    """Materialise everything, in dependency order, over the days that have data."""
+    _run(None, None)
+
+
+@pipeline_app.command("backfill")
+def pipeline_backfill(
+    start: Annotated[str, typer.Option("--start", help="First day, YYYY-MM-DD")],
+    end: Annotated[str, typer.Option("--end", help="Last day, YYYY-MM-DD")],
+) -> None:
+    """Re-run the pipelines over a range of days (one run per pipeline)."""
+    _run(date.fromisoformat(start), date.fromisoformat(end))
+
+
+def ui(
+    port: Annotated[int, typer.Option("--port")] = 3000,
+    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+) -> None:
+    """The Dagster UI and daemon (schedules, sensors) on the platform database."""
+    from hk_core.db import database_url
+    from hk_core.migrate import upgrade
+    from hk_pipelines.runner import prepare_dagster_home
+
+    upgrade(database_url())
+    prepare_dagster_home()
+    command = [
+        str(Path(sys.executable).with_name("dagster")), "dev",
+        "-w", str(ROOT / "workspace.yaml"), "-h", host, "-p", str(port),
+    ]  # fmt: skip
+    raise typer.Exit(subprocess.call(command, env=os.environ.copy()))

@@ -1,0 +1,1 @@
+"""Resources and partitions shared by the domains."""

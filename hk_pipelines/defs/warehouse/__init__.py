@@ -1,0 +1,7 @@
+"""The warehouse landing tables (raw.*) that dbt reads."""
+
+import dagster as dg
+
+from hk_pipelines.defs.warehouse.assets import warehouse_enriched_leads, warehouse_lead_stage_events
+
+defs = dg.Definitions(assets=[warehouse_enriched_leads, warehouse_lead_stage_events])
