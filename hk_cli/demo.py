@@ -74,6 +74,65 @@ def _api_check(conninfo: str) -> list[tuple[str, str]]:
     return checks
 
 
+def _run_pipelines():
+    """Every Dagster asset over the days that have data, on the persistent instance."""
+    import dagster as dg
+
+    from hk_pipelines.runner import prepare_dagster_home, run_everything
+
+    prepare_dagster_home()
+    started = time.perf_counter()
+    console.rule("Pipelines (Dagster): lake, enrichment, warehouse")
+    with dg.DagsterInstance.get() as instance:
+        runs = run_everything(instance)
+    return runs, time.perf_counter() - started
+
+
+def _print_pipelines(conninfo: str, runs, seconds: float) -> None:
+    from hk_core.lake import Lake
+
+    table = Table(title=f"Pipelines (Dagster, {seconds:,.0f} s; runs are in `hk ui`)")
+    for column in ("pipeline", "days", "result", "run"):
+        table.add_column(column)
+    for run in runs:
+        days = f"{run.first_day} .. {run.last_day}" if run.first_day else "no data"
+        table.add_row(run.name, days, "ok" if run.success else "FAILED", (run.run_id or "")[:8])
+    console.print(table)
+    lake = Lake.from_settings()
+    with psycopg.connect(conninfo) as conn:
+        enriched = conn.execute(
+            """select count(*), avg(address_parsed::int), avg((apn is not null)::int),
+                      avg(is_owner_of_record::int), avg(is_absentee_owner::int),
+                      avg(email_is_valid::int), avg(phone_is_valid::int),
+                      avg(tax_delinquent::int), percentile_cont(0.5) within group (order by equity_ratio)
+               from raw.enriched_leads"""
+        ).fetchone()
+        n_events = conn.execute("select count(*) from raw.lead_stage_events").fetchone()
+    assert enriched is not None and n_events is not None
+    table = Table(title=f"Lake ({lake.root_url}) and warehouse")
+    table.add_column("what")
+    table.add_column("value", justify="right")
+    for zone, dataset in (("raw", "leads"), ("enriched", "leads"), ("raw", "stage_events")):
+        table.add_row(
+            f"lake {zone}/{dataset} partitions", f"{len(lake.partitions(zone, dataset)):,}"
+        )
+    table.add_row("raw.enriched_leads rows", f"{enriched[0]:,}")
+    table.add_row("raw.lead_stage_events rows", f"{n_events[0]:,}")
+
+    def share(value) -> str:
+        return "–" if value is None else f"{float(value):.1%}"
+
+    for label, value in zip(
+        ("address standardised", "county record matched", "submitter is owner of record",
+         "absentee owner", "email valid", "phone valid", "tax delinquent"),
+        enriched[1:8],
+        strict=True,
+    ):  # fmt: skip
+        table.add_row(label, share(value))
+    table.add_row("median equity ratio", share(enriched[8]))
+    console.print(table)
+
+
 def run_demo(*, leads: int, seed: int) -> int:
     from hk_cli.progress import count_progress
     from hk_core.db import database_url
@@ -110,6 +169,7 @@ def run_demo(*, leads: int, seed: int) -> int:
         imports.append((kind, result, time.perf_counter() - started, rejects))
 
     checks = _api_check(conninfo)
+    pipeline_runs, pipeline_seconds = _run_pipelines()
 
     table = Table(title="Imports")
     for column in ("file", "rows", "accepted", "rejected", "stored now", "already there", "rows/s"):
@@ -174,10 +234,13 @@ def run_demo(*, leads: int, seed: int) -> int:
     for name, outcome in checks:
         table.add_row(name, outcome)
     console.print(table)
+    _print_pipelines(conninfo, pipeline_runs, pipeline_seconds)
     console.print(
         "Next: [bold]uv run hk serve[/bold] for the API, "
+        "[bold]uv run hk ui[/bold] for the Dagster UI, "
+        '[bold]uv run hk lake sql "select …"[/bold] for the lake, '
         "[bold]uv run hk api-keys create NAME[/bold] for a key. "
-        "Pipelines, marts, models and scores join this summary as they land."
+        "Marts, models and scores join this summary as they land."
     )
     return 0
 

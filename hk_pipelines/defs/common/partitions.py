@@ -23,3 +23,12 @@ def partition_days(context: dg.AssetExecutionContext) -> list[date]:
 def day_bounds(day: date) -> tuple[datetime, datetime]:
     start = datetime(day.year, day.month, day.day, tzinfo=UTC)
     return start, start + timedelta(days=1)
+
+
+def with_progress(context, days: list[date], what: str):
+    """Yield the days, logging progress about every tenth of the way on long ranges."""
+    step = max(1, len(days) // 10)
+    for i, day in enumerate(days, start=1):
+        yield day
+        if len(days) > 1 and (i % step == 0 or i == len(days)):
+            context.log.info(f"{what}: {i}/{len(days)} days done (through {day})")

@@ -12,7 +12,7 @@ import pyarrow as pa
 from hk_core.enrichment.enrich import enrich_leads
 from hk_core.enrichment.providers import VendorUnavailable
 from hk_core.warehouse import ENRICHED_LEAD_SCHEMA
-from hk_pipelines.defs.common.partitions import DAILY, SINGLE_RUN, partition_days
+from hk_pipelines.defs.common.partitions import DAILY, SINGLE_RUN, partition_days, with_progress
 from hk_pipelines.defs.common.resources import EnrichmentResource, LakeResource, PostgresResource
 from hk_pipelines.defs.intake.assets import raw_leads
 
@@ -68,7 +68,7 @@ def enriched_leads(
     days = partition_days(context)
     # Each day is enriched whole, then written atomically: a provider failure stops the run
     # before the failing day's partition is touched, and the retry redoes the range.
-    for day in days:
+    for day in with_progress(context, days, "enriched_leads"):
         raw = store.read_partition("raw", "leads", day)
         if raw is None:
             raise dg.Failure(f"raw_leads has no partition {day}; materialise it first")

@@ -9,7 +9,13 @@ import pyarrow as pa
 from psycopg.rows import dict_row
 
 from hk_core.warehouse import RAW_LEAD_SCHEMA, STAGE_EVENT_SCHEMA
-from hk_pipelines.defs.common.partitions import DAILY, SINGLE_RUN, day_bounds, partition_days
+from hk_pipelines.defs.common.partitions import (
+    DAILY,
+    SINGLE_RUN,
+    day_bounds,
+    partition_days,
+    with_progress,
+)
 from hk_pipelines.defs.common.resources import LakeResource, PostgresResource
 
 APP_LEADS = dg.AssetSpec(
@@ -59,7 +65,7 @@ def raw_leads(
         )
         grouped = _by_day(cur.fetchall(), "received_at")
     store, rows = lake.lake(), 0
-    for day in days:
+    for day in with_progress(context, days, "raw_leads"):
         table = pa.Table.from_pylist(grouped.get(day, []), schema=RAW_LEAD_SCHEMA)
         store.write_partition("raw", "leads", day, table)
         rows += table.num_rows
@@ -97,7 +103,7 @@ def lead_stage_events(
         )
         grouped = _by_day(cur.fetchall(), "occurred_at")
     store, rows = lake.lake(), 0
-    for day in days:
+    for day in with_progress(context, days, "lead_stage_events"):
         table = pa.Table.from_pylist(grouped.get(day, []), schema=STAGE_EVENT_SCHEMA)
         store.write_partition("raw", "stage_events", day, table)
         rows += table.num_rows

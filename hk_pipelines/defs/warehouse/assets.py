@@ -6,7 +6,7 @@ import dagster as dg
 import pyarrow as pa
 
 from hk_core.intake import copy_text
-from hk_pipelines.defs.common.partitions import DAILY, SINGLE_RUN, partition_days
+from hk_pipelines.defs.common.partitions import DAILY, SINGLE_RUN, partition_days, with_progress
 from hk_pipelines.defs.common.resources import LakeResource, PostgresResource
 from hk_pipelines.defs.enrichment.assets import enriched_leads
 from hk_pipelines.defs.intake.assets import lead_stage_events
@@ -32,7 +32,7 @@ def load_days(
             f"delete from {table} where {day_column} >= %s and {day_column} <= %s",
             (days[0], days[-1]),
         )
-        for day in days:
+        for day in with_progress(context, days, table):
             partition = store.read_partition(zone, dataset, day)
             if partition is None:
                 raise dg.Failure(f"{zone}/{dataset} has no partition {day}; materialise it first")
