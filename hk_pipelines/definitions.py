@@ -2,12 +2,13 @@
 
 import dagster as dg
 
-from hk_pipelines.defs import enrichment, intake, warehouse
+from hk_pipelines.defs import enrichment, intake, quality, warehouse
 from hk_pipelines.defs.common.resources import build_resources
 
 defs = dg.Definitions.merge(
     intake.defs,
     enrichment.defs,
     warehouse.defs,
+    quality.defs,
     dg.Definitions(resources=build_resources()),
 )
