@@ -166,3 +166,40 @@ def test_runner_materialises_on_the_persistent_instance(
 
 
 __all__ = ["materialize_days"]
+
+
+def test_sensor_requests_the_days_with_new_leads_once(loaded, database_url):
+    from hk_pipelines.defs.intake.sensors import new_leads_sensor, new_stage_events_sensor
+
+    postgres = PostgresResource(url=database_url)
+    n_days = loaded.execute(
+        "select count(distinct (received_at at time zone 'UTC')::date) from app.leads"
+    ).fetchone()[0]
+    with dg.instance_for_test() as instance:
+        context = dg.build_sensor_context(instance=instance, resources={"postgres": postgres})
+        requests = list(new_leads_sensor(context))
+        assert len(requests) == n_days
+        assert all(r.partition_key for r in requests)
+        cursor = context.cursor
+        assert int(cursor) == loaded.execute("select max(lead_id) from app.leads").fetchone()[0]
+        # Nothing new: nothing requested. One new lead: exactly its day, with a new run key.
+        again = dg.build_sensor_context(
+            instance=instance, cursor=cursor, resources={"postgres": postgres}
+        )
+        assert list(new_leads_sensor(again)) == []
+        import_leads(
+            loaded,
+            io.BytesIO(
+                b"external_id,source,received_at,email,property_street,property_zip\n"
+                b"NEW-1,web_form,2026-10-30T12:00:00Z,new@example.com,1 New St,10001\n"
+            ),
+            "csv",
+            PiiHasher("test-key"),
+        )
+        later = dg.build_sensor_context(
+            instance=instance, cursor=cursor, resources={"postgres": postgres}
+        )
+        (request,) = list(new_leads_sensor(later))
+        assert request.partition_key == "2026-10-30"
+        events = dg.build_sensor_context(instance=instance, resources={"postgres": postgres})
+        assert len(list(new_stage_events_sensor(events))) > 0
