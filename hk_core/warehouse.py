@@ -41,7 +41,8 @@ ENRICHED_LEAD_SCHEMA = pa.schema([
     ("equity_ratio", pa.float64()), ("tax_delinquent", pa.bool_()), ("in_foreclosure", pa.bool_()),
     ("asking_price", MONEY), ("mortgage_balance", MONEY), ("condition", pa.string()),
     ("occupancy", pa.string()), ("motivation", pa.string()), ("timeline", pa.string()),
-    ("consent_email", pa.bool_()), ("consent_sms", pa.bool_()), ("enriched_at", UTC_TS),
+    ("consent_email", pa.bool_()), ("consent_sms", pa.bool_()),
+    ("enrichment_provider", pa.string()), ("enriched_at", UTC_TS),
 ])  # fmt: skip
 
 STAGE_EVENT_SCHEMA = pa.schema([

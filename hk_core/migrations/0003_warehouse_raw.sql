@@ -49,6 +49,7 @@ create table raw.enriched_leads (
     timeline text,
     consent_email boolean,
     consent_sms boolean,
+    enrichment_provider text,
     enriched_at timestamptz not null
 );
 create index enriched_leads_received_date_idx on raw.enriched_leads (received_date);
