@@ -5,39 +5,15 @@ from __future__ import annotations
 
 import io
 from datetime import date, timedelta
-from pathlib import Path
 
 import dagster as dg
-import psycopg
-import pytest
+from pipeline_fixtures import run_range
 
-from hk_core.intake import import_leads, import_property_records, import_stage_events
+from hk_core.intake import import_leads
 from hk_core.lake import Lake
 from hk_core.pii import PiiHasher
-from hk_core.synthetic import generate_book
 from hk_pipelines.defs.common.resources import EnrichmentResource, LakeResource, PostgresResource
 from hk_pipelines.runner import EVENT_ASSETS, LEAD_ASSETS, materialize_days
-
-AS_OF = date(2026, 11, 1)
-
-
-@pytest.fixture(scope="module")
-def book(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("book")
-    generate_book(600, 21, out, as_of=AS_OF)
-    return out
-
-
-@pytest.fixture
-def loaded(db, book) -> psycopg.Connection:
-    db.execute("truncate raw.enriched_leads, raw.lead_stage_events")
-    for name, load in (
-        ("properties.csv", lambda s: import_property_records(db, s, "csv")),
-        ("leads.csv", lambda s: import_leads(db, s, "csv", PiiHasher("test-key"))),
-        ("stage_events.csv", lambda s: import_stage_events(db, s, "csv")),
-    ):
-        load(io.BytesIO((book / name).read_bytes()))
-    return db
 
 
 def _resources(database_url: str, lake_root: str, endpoint: str | None = None) -> dict:
@@ -46,19 +22,6 @@ def _resources(database_url: str, lake_root: str, endpoint: str | None = None) -
         "lake": LakeResource(root_url=lake_root, s3_endpoint_url=endpoint or ""),
         "enrichment": EnrichmentResource(provider="reference"),
     }
-
-
-def _run(assets, first: date, last: date, resources: dict) -> dg.ExecuteInJobResult:
-    with dg.instance_for_test() as instance:
-        return dg.materialize(
-            assets,
-            instance=instance,
-            resources=resources,
-            tags={
-                "dagster/asset_partition_range_start": first.isoformat(),
-                "dagster/asset_partition_range_end": last.isoformat(),
-            },
-        )
 
 
 WINDOW_DAYS = 21  # each partition is a few Dagster events; a short window keeps tests quick
@@ -82,7 +45,7 @@ def _count_between(conn, table: str, column: str, first: date, last: date) -> in
 def test_leads_flow_from_intake_to_the_warehouse(loaded, database_url, tmp_path):
     first, last = _days(loaded, "app.leads", "received_at")
     resources = _resources(database_url, str(tmp_path / "lake"))
-    result = _run(LEAD_ASSETS, first, last, resources)
+    result = run_range(LEAD_ASSETS, first, last, resources)
     assert result.success
     n_leads = _count_between(loaded, "app.leads", "received_at", first, last)
     assert n_leads > 0
@@ -111,10 +74,10 @@ def test_leads_flow_from_intake_to_the_warehouse(loaded, database_url, tmp_path)
 def test_rerunning_a_partition_changes_nothing(loaded, database_url, tmp_path):
     first, last = _days(loaded, "app.leads", "received_at")
     resources = _resources(database_url, str(tmp_path / "lake"))
-    assert _run(LEAD_ASSETS, first, last, resources).success
+    assert run_range(LEAD_ASSETS, first, last, resources).success
     query = "select * from raw.enriched_leads order by lead_id"
     before = [row[:-1] for row in loaded.execute(query).fetchall()]  # all but enriched_at
-    assert _run(LEAD_ASSETS, first, last, resources).success
+    assert run_range(LEAD_ASSETS, first, last, resources).success
     after = [row[:-1] for row in loaded.execute(query).fetchall()]
     assert before == after
     assert len(Lake(str(tmp_path / "lake")).partitions("enriched", "leads")) == WINDOW_DAYS
@@ -122,7 +85,7 @@ def test_rerunning_a_partition_changes_nothing(loaded, database_url, tmp_path):
 
 def test_stage_events_flow(loaded, database_url, tmp_path):
     first, last = _days(loaded, "app.stage_events", "occurred_at")
-    result = _run(EVENT_ASSETS, first, last, _resources(database_url, str(tmp_path / "lake")))
+    result = run_range(EVENT_ASSETS, first, last, _resources(database_url, str(tmp_path / "lake")))
     assert result.success
     n_events = _count_between(loaded, "app.stage_events", "occurred_at", first, last)
     assert (

@@ -4,34 +4,29 @@ retried by the step, then reported, and never leaves half a day in the lake."""
 
 from __future__ import annotations
 
-import io
 import json
 import threading
 import time
 from collections.abc import Iterator
 from datetime import date, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import dagster as dg
 import psycopg
 import pyarrow as pa
 import pytest
+from pipeline_fixtures import run_range
 from psycopg.rows import dict_row
 
 import hk_pipelines.defs.enrichment.assets as enrichment_assets
 from hk_core.enrichment.address import standardize
 from hk_core.enrichment.facts import facts_from_record
-from hk_core.intake import import_leads, import_property_records, import_stage_events
 from hk_core.lake import PART_PATTERN, Lake
-from hk_core.pii import PiiHasher
-from hk_core.synthetic import generate_book
 from hk_pipelines.defs.common.resources import EnrichmentResource, LakeResource, PostgresResource
 from hk_pipelines.defs.enrichment.assets import VENDOR_OUTAGE_RETRIES, enriched_leads
 from hk_pipelines.defs.intake.assets import raw_leads
 from hk_pipelines.runner import LEAD_ASSETS
 
-AS_OF = date(2026, 11, 1)
 WINDOW_DAYS = 7  # a week of daily partitions: a few days with leads, and empty days
 VENDOR_MAX_RETRIES = 1  # the client's own retries per request
 STALL_SECONDS = 1.0  # beyond the client's 0.5 s timeout
@@ -39,41 +34,6 @@ EVENT = dg.DagsterEventType
 
 
 # ------------------------------------------------------------------ the book, the runs
-
-
-@pytest.fixture(scope="module")
-def book(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("book")
-    generate_book(600, 21, out, as_of=AS_OF)
-    return out
-
-
-@pytest.fixture
-def loaded(db, book) -> psycopg.Connection:
-    """The book in app.* (db truncates them, the enrichment cache included); raw.* emptied."""
-    db.execute("truncate raw.enriched_leads, raw.lead_stage_events")
-    for name, load in (
-        ("properties.csv", lambda s: import_property_records(db, s, "csv")),
-        ("leads.csv", lambda s: import_leads(db, s, "csv", PiiHasher("test-key"))),
-        ("stage_events.csv", lambda s: import_stage_events(db, s, "csv")),
-    ):
-        load(io.BytesIO((book / name).read_bytes()))
-    return db
-
-
-def _run(assets, first: date, last: date, resources: dict) -> dg.ExecuteInJobResult:
-    """One run over the range (single-run backfill); failures are returned, not raised."""
-    with dg.instance_for_test() as instance:
-        return dg.materialize(
-            assets,
-            instance=instance,
-            resources=resources,
-            tags={
-                "dagster/asset_partition_range_start": first.isoformat(),
-                "dagster/asset_partition_range_end": last.isoformat(),
-            },
-            raise_on_error=False,
-        )
 
 
 def _days(conn, window: int) -> tuple[date, date]:
@@ -132,7 +92,7 @@ def test_leads_flow_and_rerun_on_each_lake(loaded, database_url, lake: Lake):
         "lake": LakeResource(root_url=lake.root_url, s3_endpoint_url=lake.s3_endpoint_url or ""),
         "enrichment": EnrichmentResource(provider="reference"),
     }
-    result = _run(LEAD_ASSETS, first, last, resources)
+    result = run_range(LEAD_ASSETS, first, last, resources, raise_on_error=False)
     assert result.success
     window = [first + timedelta(days=i) for i in range(WINDOW_DAYS)]
     assert lake.partitions("raw", "leads") == window  # every day lands, empty days included
@@ -149,7 +109,7 @@ def test_leads_flow_and_rerun_on_each_lake(loaded, database_url, lake: Lake):
         len(lead_ids)
     )
 
-    assert _run(LEAD_ASSETS, first, last, resources).success
+    assert run_range(LEAD_ASSETS, first, last, resources, raise_on_error=False).success
     after = [row[:-1] for row in loaded.execute(query).fetchall()]
     assert after == before
     for zone in ("raw", "enriched"):
@@ -278,7 +238,7 @@ def vendor_run(vendor, database_url, tmp_path, monkeypatch):
         first, last = _days(conn, WINDOW_DAYS)
 
     def run() -> dg.ExecuteInJobResult:
-        return _run([raw_leads, enriched_leads], first, last, resources)
+        return run_range([raw_leads, enriched_leads], first, last, resources, raise_on_error=False)
 
     return run, Lake(root), first, last, fake
 

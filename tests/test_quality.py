@@ -3,43 +3,23 @@ pipeline, on the real Postgres and a real lake; poisoned batches stop at the che
 
 from __future__ import annotations
 
-import io
 import socket
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
-import psycopg
 import pyarrow as pa
 import pytest
+from pipeline_fixtures import run_range
 
-from hk_core.intake import import_leads, import_property_records
 from hk_core.lake import Lake
-from hk_core.pii import PiiHasher
-from hk_core.synthetic import generate_book
 from hk_core.warehouse import ENRICHED_LEAD_SCHEMA, RAW_LEAD_SCHEMA
 from hk_pipelines.defs.common.resources import EnrichmentResource, LakeResource, PostgresResource
 from hk_pipelines.defs.quality.suites import load_suite_config, suite_expectations, validate
 from hk_pipelines.runner import LEAD_ASSETS, LEAD_CHECKS
 
-AS_OF = date(2026, 11, 1)
 # The book has one or two leads a day; 21 days give the 20+ rows a floor needs to block.
 WINDOW_DAYS = 21
-
-
-@pytest.fixture(scope="module")
-def book(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("book")
-    generate_book(600, 21, out, as_of=AS_OF)
-    return out
-
-
-@pytest.fixture
-def loaded(db, book) -> psycopg.Connection:
-    db.execute("truncate raw.enriched_leads")
-    import_property_records(db, io.BytesIO((book / "properties.csv").read_bytes()), "csv")
-    import_leads(db, io.BytesIO((book / "leads.csv").read_bytes()), "csv", PiiHasher("test-key"))
-    return db
 
 
 @pytest.fixture
@@ -79,17 +59,7 @@ def _window(conn) -> tuple[date, date]:
 
 
 def _run(first: date, last: date, resources: dict) -> dg.ExecuteInJobResult:
-    with dg.instance_for_test() as instance:
-        return dg.materialize(
-            [*LEAD_ASSETS, *LEAD_CHECKS],
-            instance=instance,
-            resources=resources,
-            tags={
-                "dagster/asset_partition_range_start": first.isoformat(),
-                "dagster/asset_partition_range_end": last.isoformat(),
-            },
-            raise_on_error=False,
-        )
+    return run_range([*LEAD_ASSETS, *LEAD_CHECKS], first, last, resources, raise_on_error=False)
 
 
 def _evaluations(result: dg.ExecuteInJobResult) -> dict[str, dg.AssetCheckEvaluation]:
