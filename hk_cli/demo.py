@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from pathlib import Path
 
 import httpx
 import psycopg
@@ -243,6 +242,3 @@ def run_demo(*, leads: int, seed: int) -> int:
         "Marts, models and scores join this summary as they land."
     )
     return 0
-
-
-__all__ = ["run_demo", "Path"]

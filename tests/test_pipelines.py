@@ -13,7 +13,7 @@ from hk_core.intake import import_leads
 from hk_core.lake import Lake
 from hk_core.pii import PiiHasher
 from hk_pipelines.defs.common.resources import EnrichmentResource, LakeResource, PostgresResource
-from hk_pipelines.runner import EVENT_ASSETS, LEAD_ASSETS, materialize_days
+from hk_pipelines.runner import EVENT_ASSETS, LEAD_ASSETS
 
 
 def _resources(database_url: str, lake_root: str, endpoint: str | None = None) -> dict:
@@ -126,9 +126,6 @@ def test_runner_materialises_on_the_persistent_instance(
     finally:
         get_settings.cache_clear()
     assert loaded.execute("select count(*) from raw.enriched_leads").fetchone()[0] > 0
-
-
-__all__ = ["materialize_days"]
 
 
 def test_sensor_requests_the_days_with_new_leads_once(loaded, database_url):
