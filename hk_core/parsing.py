@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import email.utils
 import re
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -40,6 +40,9 @@ _DATETIME_FORMATS = (
     "%d.%m.%Y",
     "%d-%b-%Y",
     "%d-%b-%y",
+    "%Y.%m.%d",
+    "%m/%d/%Y %I:%M:%S%p",
+    "%m/%d/%Y %I:%M%p",
 )
 _EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
 # Clocks of web forms and vendors drift; a day of slack keeps honest leads in.
@@ -150,11 +153,30 @@ def parse_datetime(value: Any) -> datetime | None:
 
 _EXCEL_SERIAL_RE = re.compile(r"^[2-7]\d{4}(?:\.\d+)?$")
 _EXCEL_EPOCH = datetime(1899, 12, 30)
-_ZONE_WORDS = re.compile(r"\s+(?:UTC|GMT|Z)$", re.IGNORECASE)
+_ZONE_WORDS = re.compile(r"\s+(UTC|GMT|Z|[ECMP][SD]T|AK[SD]T|HST)$", re.IGNORECASE)
+# US zone abbreviations CRMs print after local times; the fixed offset is what they mean.
+_US_ZONES = {
+    "EST": -5, "EDT": -4, "CST": -6, "CDT": -5, "MST": -7, "MDT": -6, "PST": -8, "PDT": -7,
+    "AKST": -9, "AKDT": -8, "HST": -10, "UTC": 0, "GMT": 0, "Z": 0,
+}  # fmt: skip
 
 
 def _parse_date_text(text: str) -> datetime | None:
+    zone = _ZONE_WORDS.search(text)
     cleaned = _ZONE_WORDS.sub("", text)
+    offset = timezone(timedelta(hours=_US_ZONES[zone.group(1).upper()])) if zone else None
+    parsed = _parse_local(cleaned)
+    if parsed is not None and offset is not None and parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=offset)
+    if parsed is not None:
+        return parsed
+    try:  # RFC 2822, as mail and some webhooks send it
+        return email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+
+
+def _parse_local(cleaned: str) -> datetime | None:
     try:
         return datetime.fromisoformat(cleaned.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
@@ -164,10 +186,7 @@ def _parse_date_text(text: str) -> datetime | None:
             return datetime.strptime(cleaned, fmt)
         except ValueError:
             continue
-    try:  # RFC 2822, as mail and some webhooks send it
-        return email.utils.parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
-        return None
+    return None
 
 
 def parse_date(value: Any) -> date | None:

@@ -177,6 +177,9 @@ def test_numbers_and_flags_as_people_type_them(field, typed, expected):
         ("45720", "2025-03-04T00:00:00+00:00"),  # a spreadsheet serial date
         ("Mar 4 2025 10:22AM", "2025-03-04T10:22:00+00:00"),
         ("1741083720", "2025-03-04T10:22:00+00:00"),
+        ("03/04/2025 10:22 AM CST", "2025-03-04T10:22:00-06:00"),
+        ("2025-07-04 09:00 PDT", "2025-07-04T09:00:00-07:00"),
+        ("2025.03.04", "2025-03-04T00:00:00+00:00"),
     ],
 )
 def test_dates_as_systems_write_them(typed, iso):
