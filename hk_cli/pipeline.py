@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from datetime import date
@@ -69,4 +70,17 @@ def ui(
         str(Path(sys.executable).with_name("dagster")), "dev",
         "-w", str(ROOT / "workspace.yaml"), "-h", host, "-p", str(port),
     ]  # fmt: skip
-    raise typer.Exit(subprocess.call(command, env=os.environ.copy()))
+    ui_process = subprocess.Popen(command, env=os.environ.copy())
+
+    def stop(*_: object) -> None:
+        # Exit through atexit, so the embedded Postgres can stop with its last user. (Ctrl-C
+        # reaches dagster dev directly through the terminal's process group.)
+        ui_process.terminate()
+        try:
+            ui_process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            ui_process.kill()
+        sys.exit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    raise typer.Exit(ui_process.wait())
