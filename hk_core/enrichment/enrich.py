@@ -98,10 +98,14 @@ def _empty_row(lead: dict[str, Any], provider_name: str) -> dict[str, Any]:
 
 
 def _signals(
-    lead: dict[str, Any], address: StandardAddress | None, facts: PropertyFacts | None, row: dict
+    lead: dict[str, Any],
+    address: StandardAddress | None,
+    facts: PropertyFacts | None,
+    row: dict,
+    phone_region: str,
 ) -> None:
     email = check_email(lead.get("email"))
-    phone = check_phone(lead.get("phone"))
+    phone = check_phone(lead.get("phone"), phone_region)
     row.update(
         email_normalized=email.normalized,
         email_is_valid=email.is_valid,
@@ -137,7 +141,7 @@ def _signals(
 
 
 def enrich_leads(
-    leads: list[dict[str, Any]], provider: EnrichmentProvider
+    leads: list[dict[str, Any]], provider: EnrichmentProvider, *, phone_region: str = "US"
 ) -> tuple[list[dict[str, Any]], EnrichmentStats]:
     """One enriched row per lead, in order; raw email and phone are not in the output.
 
@@ -163,7 +167,7 @@ def enrich_leads(
                 stats.provider_failures += 1
             facts = answers.get(address.key)
         try:
-            _signals(lead, address, facts, row)
+            _signals(lead, address, facts, row, phone_region)
         except Exception:
             log.exception("enrichment failed for lead %s", lead.get("lead_id"))
             stats.lead_errors += 1

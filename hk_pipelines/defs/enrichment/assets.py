@@ -11,6 +11,7 @@ import pyarrow as pa
 
 from hk_core.enrichment.enrich import enrich_leads
 from hk_core.enrichment.providers import VendorUnavailable
+from hk_core.settings import get_settings
 from hk_core.warehouse import ENRICHED_LEAD_SCHEMA
 from hk_pipelines.defs.common.partitions import DAILY, SINGLE_RUN, partition_days, with_progress
 from hk_pipelines.defs.common.resources import EnrichmentResource, LakeResource, PostgresResource
@@ -66,6 +67,7 @@ def enriched_leads(
     totals: dict[str, float] = {}
     enriched_at = datetime.now(UTC)
     days = partition_days(context)
+    phone_region = get_settings().default_phone_region
     # Each day is enriched whole, then written atomically: a provider failure stops the run
     # before the failing day's partition is touched, and the retry redoes the range.
     for day in with_progress(context, days, "enriched_leads"):
@@ -73,7 +75,7 @@ def enriched_leads(
         if raw is None:
             raise dg.Failure(f"raw_leads has no partition {day}; materialise it first")
         try:
-            enriched, stats = enrich_leads(raw.to_pylist(), provider)
+            enriched, stats = enrich_leads(raw.to_pylist(), provider, phone_region=phone_region)
         except VendorUnavailable as exc:
             context.log.warning(f"enrichment vendor unavailable on {day}: {exc}")
             raise dg.RetryRequested(
