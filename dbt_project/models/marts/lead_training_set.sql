@@ -1,0 +1,61 @@
+-- lead_features with a point-in-time label: converted = reached a converted stage within
+-- label_window_days of arrival. Only leads whose window has closed by the label horizon are
+-- here, so a recent lead is never counted as a failure for lack of time.
+with
+
+features as (
+
+    select * from {{ ref('lead_features') }}
+
+),
+
+outcomes as (
+
+    select * from {{ ref('int_lead_outcomes') }}
+
+),
+
+stage_events as (
+
+    select * from {{ ref('stg_lead_stage_events') }}
+
+),
+
+horizon as (
+
+    {% if var('label_as_of') %}
+        select cast('{{ var("label_as_of") }}' as timestamptz) as label_as_of
+    {% else %}
+        -- the data's own horizon: the latest lead or stage event the warehouse has seen
+        select greatest(
+            (select max(received_at) from features),
+            (select max(occurred_at) from stage_events)
+        ) as label_as_of
+    {% endif %}
+
+),
+
+labelled as (
+
+    select
+        features.*,
+        features.received_at
+        + interval '{{ var("label_window_days") }} days' as label_window_ends_at,
+        outcomes.converted_at
+    from features
+    inner join outcomes on features.lead_id = outcomes.lead_id
+
+),
+
+final as (
+
+    select
+        labelled.*,
+        coalesce(labelled.converted_at <= labelled.label_window_ends_at, false) as is_converted
+    from labelled
+    cross join horizon
+    where labelled.label_window_ends_at <= horizon.label_as_of
+
+)
+
+select * from final
