@@ -212,6 +212,22 @@ def serve(
     )  # fmt: skip
 
 
+@app.command(
+    "dbt",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+)
+def dbt(ctx: typer.Context) -> None:
+    """dbt on the platform database: `hk dbt build`, `hk dbt test --select lead_features`, …"""
+    import os
+    import subprocess
+
+    from hk_core.dbt_env import DBT_PROJECT_DIR, dbt_env, dbt_executable
+
+    env = os.environ | dbt_env(_conninfo())
+    command = [dbt_executable(), *ctx.args]
+    sys.exit(subprocess.run(command, env=env, cwd=DBT_PROJECT_DIR).returncode)
+
+
 @app.command()
 def demo(
     leads: Annotated[

@@ -5,6 +5,7 @@ embedded server), so dbt, Dagster and the API never disagree about where the dat
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -17,6 +18,12 @@ QUIET_DBT_ENV = {
     "DO_NOT_TRACK": "1",
     "DBT_PROFILES_DIR": str(DBT_PROJECT_DIR),
 }
+
+
+def dbt_executable() -> str:
+    """dbt from this environment's bin folder (what `uv run` and the venv put on PATH)."""
+    beside_python = Path(sys.executable).with_name("dbt")
+    return str(beside_python) if beside_python.exists() else "dbt"
 
 
 def dbt_env(url: str, *, target: str | None = None) -> dict[str, str]:

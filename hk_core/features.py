@@ -50,7 +50,9 @@ FEATURES: tuple[Feature, ...] = (
     # Contact quality (enrichment)
     Feature("has_email", "boolean", "An email address was given."),
     Feature("has_phone", "boolean", "A phone number was given."),
-    Feature("email_is_valid", "boolean", "The email address is well formed and deliverable-looking."),
+    Feature(
+        "email_is_valid", "boolean", "The email address is well formed and deliverable-looking."
+    ),
     Feature("email_is_disposable", "boolean", "The email domain is a disposable-mail service."),
     Feature("email_is_role", "boolean", "The email is a role address (info@, sales@)."),
     Feature("phone_is_valid", "boolean", "The phone number is valid for its region."),

@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from hk_pipelines.defs import enrichment, intake, quality, warehouse
+from hk_pipelines.defs import enrichment, intake, marts, quality, warehouse
 from hk_pipelines.defs.common.resources import build_resources
 
 defs = dg.Definitions.merge(
@@ -10,5 +10,6 @@ defs = dg.Definitions.merge(
     enrichment.defs,
     warehouse.defs,
     quality.defs,
+    marts.defs,
     dg.Definitions(resources=build_resources()),
 )

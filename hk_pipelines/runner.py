@@ -18,6 +18,7 @@ from hk_pipelines.defs.common.partitions import FIRST_DAY
 from hk_pipelines.defs.common.resources import build_resources
 from hk_pipelines.defs.enrichment.assets import enriched_leads
 from hk_pipelines.defs.intake.assets import lead_stage_events, raw_leads
+from hk_pipelines.defs.marts.assets import dbt_daily_models, dbt_models
 from hk_pipelines.defs.quality.checks import enriched_leads_expectations, raw_leads_expectations
 from hk_pipelines.defs.warehouse.assets import warehouse_enriched_leads, warehouse_lead_stage_events
 
@@ -29,6 +30,9 @@ LEAD_ASSETS = [raw_leads, enriched_leads, warehouse_enriched_leads]
 # Blocking: a failed check keeps the run's days out of the warehouse (docs/data-quality.md).
 LEAD_CHECKS = [raw_leads_expectations, enriched_leads_expectations]
 EVENT_ASSETS = [lead_stage_events, warehouse_lead_stage_events]
+# dbt: staging and the incremental marts per day range, then the rest in one build.
+DAILY_MART_ASSETS = [dbt_daily_models]
+MART_ASSETS = [dbt_models]
 
 
 def prepare_dagster_home() -> Path:
@@ -74,6 +78,17 @@ def _day_range(conninfo: str, table: str, column: str) -> tuple[date | None, dat
     return first, last, early
 
 
+def materialize_all(assets: list, instance: dg.DagsterInstance) -> dg.ExecuteInJobResult:
+    """One run of unpartitioned assets."""
+    return dg.materialize(
+        assets,
+        instance=instance,
+        resources=build_resources(),
+        run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
+        raise_on_error=False,
+    )
+
+
 def materialize_days(
     assets: list, first: date, last: date, instance: dg.DagsterInstance
 ) -> dg.ExecuteInJobResult:
@@ -103,6 +118,7 @@ def run_everything(
     # does; a backfill writes an event per partition, so this halves its bookkeeping time.
     instance.optimize_for_webserver(statement_timeout=0, pool_recycle=3600, max_overflow=4)
     runs = []
+    spans: list[tuple[date, date]] = []
     for name, assets, table, column in (
         ("leads", [*LEAD_ASSETS, *LEAD_CHECKS], "app.leads", "received_at"),
         ("stage events", EVENT_ASSETS, "app.stage_events", "occurred_at"),
@@ -114,8 +130,16 @@ def run_everything(
             continue
         if start > end:
             start, end = end, start
-        result = materialize_days(
-            assets, start, min(end, date.today() + timedelta(days=1)), instance
-        )
+        end = min(end, date.today() + timedelta(days=1))
+        result = materialize_days(assets, start, end, instance)
         runs.append(PipelineRun(name, start, end, result.run_id, result.success, early))
+        spans.append((start, end))
+    if not spans or not all(run.success for run in runs):
+        return runs
+    start, end = min(s for s, _ in spans), max(e for _, e in spans)
+    result = materialize_days(DAILY_MART_ASSETS, start, end, instance)
+    runs.append(PipelineRun("marts (daily)", start, end, result.run_id, result.success))
+    if result.success:
+        result = materialize_all(MART_ASSETS, instance)
+        runs.append(PipelineRun("marts", start, end, result.run_id, result.success))
     return runs

@@ -83,10 +83,21 @@ class EnrichmentResource(dg.ConfigurableResource):
         return CachedProvider(vendor, EnrichmentCache(conninfo))
 
 
+def dbt_resource() -> dg.ConfigurableResource:
+    """dbt from this environment, on the project in dbt_project/ (its profile reads HK_DBT_*)."""
+    from dagster_dbt import DbtCliResource
+
+    from hk_core.dbt_env import dbt_executable
+    from hk_pipelines.defs.marts.project import dbt_project
+
+    return DbtCliResource(project_dir=dbt_project, dbt_executable=dbt_executable())
+
+
 def build_resources() -> dict[str, dg.ConfigurableResource]:
     """The one place that wires resources; each reads the settings when it runs, not here."""
     return {
         "postgres": PostgresResource(),
         "lake": LakeResource(),
         "enrichment": EnrichmentResource(),
+        "dbt": dbt_resource(),
     }

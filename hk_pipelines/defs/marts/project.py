@@ -9,24 +9,17 @@ editing a model and reloading the code location just works.
 import logging
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 from dagster_dbt import DbtProject
 
-from hk_core.dbt_env import DBT_PROJECT_DIR, QUIET_DBT_ENV
+from hk_core.dbt_env import DBT_PROJECT_DIR, QUIET_DBT_ENV, dbt_executable
 from hk_core.settings import get_settings
 
 log = logging.getLogger(__name__)
 
 MANIFEST = DBT_PROJECT_DIR / "target" / "manifest.json"
 _SOURCES = ("models", "macros", "tests", "dbt_project.yml", "profiles.yml")
-
-
-def dbt_executable() -> str:
-    """dbt from this environment's bin folder (what `uv run` and the venv put on PATH)."""
-    beside_python = Path(sys.executable).with_name("dbt")
-    return str(beside_python) if beside_python.exists() else "dbt"
 
 
 def manifest_is_stale() -> bool:
@@ -43,7 +36,8 @@ def manifest_is_stale() -> bool:
 
 def prepare_manifest() -> Path:
     """``dbt parse`` into dbt_project/target (no database connection needed)."""
-    env = {**os.environ, **QUIET_DBT_ENV}
+    # The manifest must not depend on who prepared it: relation names carry the database.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HK_DBT_")} | QUIET_DBT_ENV
     subprocess.run(
         [dbt_executable(), "parse", "--quiet", "--project-dir", str(DBT_PROJECT_DIR)],
         check=True,

@@ -1,0 +1,205 @@
+"""MLflow tracking and registry: where runs live, logging a trained model, loading it back.
+
+The tracking store is MLflow's database store in the platform's Postgres server, in its own
+database ``<platform db>_mlflow`` (MLflow 3 refuses its file store); artifacts go to the lake
+under ``models/``. Versions move between roles by alias (``challenger``, ``champion``), never
+by stage (deprecated in MLflow 3).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import mlflow
+import mlflow.pyfunc
+import pyarrow as pa
+from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST, ErrorCode
+from mlflow.tracking import MlflowClient
+
+from hk_core.db import database_url, ensure_database, with_database, with_driver
+from hk_core.settings import Settings
+from ml import pyfunc_model
+from ml.training import TrainedModel
+
+MODEL_NAME = "lead_conversion"
+EXPERIMENT_NAME = "lead_conversion"
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+MLFLOW_DATABASE_SUFFIX = "_mlflow"
+PYFUNC_NAME = "model"  # the logged model's name within its run
+
+
+@dataclass(frozen=True)
+class LoggedModel:
+    run_id: str
+    model_id: str
+    model_uri: str  # models:/m-<id>
+    name: str
+    version: str
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A registered version, loaded as our fast ``TrainedModel`` (not the pyfunc wrapper)."""
+
+    model: TrainedModel
+    name: str | None
+    version: str | None
+    uri: str
+
+
+def tracking_uri(settings: Settings) -> str:
+    """``HK_MLFLOW_TRACKING_URI`` if set, else the database store next to the platform's.
+
+    Creates the ``<db>_mlflow`` database when missing. The URL names psycopg2: SQLAlchemy
+    2.1 would pick psycopg 3 for ``postgresql://``, which MLflow's store is not tested with.
+    """
+    if settings.mlflow_tracking_uri:
+        return settings.mlflow_tracking_uri
+    platform_url = database_url(settings)
+    mlflow_db = urlsplit(platform_url).path.lstrip("/") + MLFLOW_DATABASE_SUFFIX
+    ensure_database(platform_url, mlflow_db)
+    return with_driver(with_database(platform_url, mlflow_db), "psycopg2")
+
+
+def artifact_root(settings: Settings) -> str:
+    """Model artifacts in the lake: a local folder or ``s3://…`` (MLflow reads
+    ``MLFLOW_S3_ENDPOINT_URL`` for a non-AWS endpoint)."""
+    return f"{settings.lake_root.rstrip('/')}/models"
+
+
+def configure(uri: str) -> MlflowClient:
+    """Point MLflow's fluent API (which ``log_model`` needs) and a client at ``uri``."""
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    return MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+def ensure_experiment(client: MlflowClient, name: str, artifacts: str) -> str:
+    """The experiment's id, creating it with its artifacts under ``artifacts`` if missing.
+
+    The location is fixed at creation: MLflow's default (``./mlruns`` of whatever process
+    created it first) would scatter models over working directories.
+    """
+    experiment = client.get_experiment_by_name(name)
+    if experiment is not None:
+        return str(experiment.experiment_id)
+    try:
+        return str(client.create_experiment(name, artifact_location=f"{artifacts}/{name}"))
+    except MlflowException:
+        experiment = client.get_experiment_by_name(name)  # created concurrently
+        if experiment is None:
+            raise
+        return str(experiment.experiment_id)
+
+
+def log_training_run(
+    model: TrainedModel,
+    *,
+    uri: str,
+    artifacts: str,
+    metrics: Mapping[str, float],
+    example: pa.Table,
+    baseline_metrics: Mapping[str, float] | None = None,
+    plots: Mapping[str, Path] | None = None,
+    params: Mapping[str, Any] | None = None,
+    run_name: str | None = None,
+    experiment_name: str = EXPERIMENT_NAME,
+    model_name: str = MODEL_NAME,
+) -> LoggedModel:
+    """Log a run (params, metrics, plots, feature list, encoder, pyfunc model), register the
+    model as a new version of ``model_name`` and point the ``challenger`` alias at it.
+
+    ``metrics`` are the model's on the holdout, ``baseline_metrics`` the baseline's on the
+    same rows (logged as ``baseline_<name>``).
+    """
+    client = configure(uri)
+    experiment_id = ensure_experiment(client, experiment_name, artifacts)
+    encoder = model.encoder
+    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run:
+        mlflow.log_params({**model.params, **(params or {}), "min_count": encoder.min_count})
+        mlflow.log_params({"n_features": len(encoder.features), "n_columns": encoder.n_columns})
+        mlflow.log_dict(encoder.to_dict()["features"], "features.json")
+        mlflow.log_dict(encoder.to_dict(), "encoder.json")
+        for path in (plots or {}).values():
+            mlflow.log_artifact(str(path), artifact_path="plots")
+        with tempfile.TemporaryDirectory(prefix="hk-model-") as scratch:
+            info = mlflow.pyfunc.log_model(
+                name=PYFUNC_NAME,
+                python_model=pyfunc_model.LeadConversionModel(),
+                artifacts=pyfunc_model.save_model_files(model, Path(scratch)),
+                signature=pyfunc_model.model_signature(encoder),
+                input_example=pyfunc_model.input_example(example, encoder),
+                pip_requirements=pyfunc_model.pip_requirements(),
+                registered_model_name=model_name,
+            )
+        # Logged after the model so that MLflow 3 links them to it (shown on the model page).
+        all_metrics = {
+            **metrics,
+            **{f"baseline_{k}": v for k, v in (baseline_metrics or {}).items()},
+        }
+        mlflow.log_metrics(dict(all_metrics), model_id=info.model_id)
+    version = str(info.registered_model_version)
+    client.set_registered_model_alias(model_name, CHALLENGER, version)
+    return LoggedModel(run.info.run_id, info.model_id, info.model_uri, model_name, version)
+
+
+def _parse_registered(uri: str) -> tuple[str, str | None, str | None] | None:
+    """``models:/name@alias`` → (name, alias, None); ``models:/name/3`` → (name, None, '3')."""
+    if not uri.startswith("models:/"):
+        return None
+    path = uri[len("models:/") :].strip("/")
+    if "@" in path:
+        name, alias = path.split("@", 1)
+        return name, alias, None
+    name, _, number = path.partition("/")
+    if number.isdigit():
+        return name, None, number
+    return None  # models:/m-<id>: a logged model, not a registered version
+
+
+def load_trained_model(model_uri: str, uri: str) -> LoadedModel:
+    """Our ``TrainedModel`` (encoder + booster) from ``models:/lead_conversion@champion``,
+    ``models:/lead_conversion/3`` or ``models:/m-<id>``, with its registered version."""
+    client = configure(uri)
+    registered = _parse_registered(model_uri)
+    name = number = None
+    source = model_uri
+    if registered is not None:
+        name, alias, number = registered
+        found = (
+            client.get_model_version_by_alias(name, alias)
+            if alias
+            else client.get_model_version(name, str(number))
+        )
+        # Resolve once and download that version: the alias may move while we read.
+        number, source = str(found.version), str(found.source)
+    with tempfile.TemporaryDirectory(prefix="hk-model-") as scratch:
+        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=source, dst_path=scratch))
+        model = pyfunc_model.load_model_files(
+            local / "artifacts" / pyfunc_model.BOOSTER_FILE,
+            local / "artifacts" / pyfunc_model.ENCODER_FILE,
+        )
+    return LoadedModel(model, name, number, model_uri)
+
+
+def load_champion(uri: str, model_name: str = MODEL_NAME) -> LoadedModel | None:
+    """The current champion, or None before the first promotion."""
+    client = configure(uri)
+    try:
+        aliases = client.get_registered_model(model_name).aliases
+    except MlflowException as error:
+        if error.error_code == ErrorCode.Name(RESOURCE_DOES_NOT_EXIST):
+            return None  # nothing registered yet
+        raise
+    # Asking for a missing alias directly fails with INVALID_PARAMETER_VALUE, the same code
+    # as a malformed request: read the model's aliases instead of catching that.
+    if CHAMPION not in aliases:
+        return None
+    return load_trained_model(f"models:/{model_name}/{aliases[CHAMPION]}", uri)

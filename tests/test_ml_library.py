@@ -1,0 +1,434 @@
+"""The ML library on real servers: Postgres for features and scores, MLflow's database store.
+
+One synthetic book (known signal) is trained once per module: XGBoost early-stopped on the
+older validation slice, judged with the baseline on the most recent holdout. MLflow gets its
+own database (``<session db>_mlflow``, made by ``tracking_uri``) and is dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import mlflow
+import numpy as np
+import psycopg
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+import xgboost as xgb
+from mlflow.tracking import MlflowClient
+
+from hk_core.features import FEATURE_NAMES, FEATURES
+from hk_core.settings import Settings
+from ml.data import lead_feature_schema, read_arrow, time_split, write_arrow
+from ml.encoding import MISSING, OTHER, FeatureEncoder
+from ml.evaluation import evaluate, mean_abs_contribution, save_plots, top_fraction_lift
+from ml.gate import evaluate_gate, record_decision
+from ml.reasons import reason_codes_json
+from ml.registry import (
+    CHALLENGER,
+    CHAMPION,
+    MODEL_NAME,
+    LoadedModel,
+    artifact_root,
+    load_champion,
+    load_trained_model,
+    log_training_run,
+    tracking_uri,
+)
+from ml.scoring import rescore
+from ml.synthetic import synthetic_feature_table
+from ml.training import TrainedModel, labels, train_baseline, train_xgboost
+
+SCHEMA = "ml_lib_test"
+N_LEADS = 20_000
+SEED = 7
+# One thread: on a small matrix XGBoost's thread start-up costs more than it saves.
+XGB_PARAMS = {"nthread": 1}
+# Stumps add up one feature at a time: they get the thresholds the baseline misses but not
+# the delinquent-and-absentee interaction, so they land between the baseline and full trees.
+STUMP_PARAMS = {"nthread": 1, "max_depth": 1, "learning_rate": 0.2}
+TOLERANCE = 1e-6
+
+
+@dataclass(frozen=True)
+class Book:
+    train: pa.Table
+    valid: pa.Table
+    holdout: pa.Table
+    model: TrainedModel
+    baseline: TrainedModel
+    metrics: dict[str, float]
+    baseline_metrics: dict[str, float]
+
+
+@pytest.fixture(scope="module")
+def book() -> Book:
+    leads = synthetic_feature_table(N_LEADS, SEED)
+    older, holdout = time_split(leads, 0.2)
+    train, valid = time_split(older, 0.2)
+    model = train_xgboost(train, valid, XGB_PARAMS)
+    baseline = train_baseline(train)
+    y = labels(holdout)
+    return Book(
+        train,
+        valid,
+        holdout,
+        model,
+        baseline,
+        evaluate(y, model.predict_proba(holdout)),
+        evaluate(y, baseline.predict_proba(holdout)),
+    )
+
+
+@pytest.fixture(scope="module")
+def features_db(database_url: str) -> Iterator[str]:
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(f"create schema if not exists {SCHEMA}")
+    yield database_url
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(f"drop schema if exists {SCHEMA} cascade")
+
+
+@pytest.fixture(scope="module")
+def mlflow_store(
+    server_url: str, database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, str]]:
+    """(tracking URI, artifact root): a fresh MLflow database and a lake folder."""
+    settings = Settings(
+        database_url=database_url,
+        home=tmp_path_factory.mktemp("ml-home"),
+        lake_url=None,
+        mlflow_tracking_uri=None,
+    )
+    uri = tracking_uri(settings)
+    yield uri, artifact_root(settings)
+    mlflow_db = urlsplit(database_url).path.lstrip("/") + "_mlflow"
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f'drop database if exists "{mlflow_db}" with (force)')
+
+
+@pytest.fixture
+def empty_scores(database_url: str) -> str:
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("truncate ml.lead_scores, ml.lead_score_history")
+    return database_url
+
+
+# ------------------------------------------------------------------------------ encoding
+
+
+def test_encoder_paths_agree_and_survive_json(book: Book) -> None:
+    encoder = FeatureEncoder.fit(book.train)
+    leads = book.holdout.slice(0, 300)
+    # An unseen source, a missing motivation and a missing boolean in the first lead.
+    first = leads.slice(0, 1).to_pylist()[0]
+    first |= {"source": "carrier_pigeon", "motivation": None, "is_tax_delinquent": None}
+    leads = pa.concat_tables([pa.Table.from_pylist([first], schema=leads.schema), leads.slice(1)])
+
+    by_column = encoder.transform_arrow(leads)
+    by_row = encoder.transform_rows(leads.to_pylist())
+    np.testing.assert_array_equal(by_column, by_row)  # NaN == NaN here
+
+    reloaded = FeatureEncoder.from_dict(json.loads(json.dumps(encoder.to_dict())))
+    assert reloaded == encoder
+    assert reloaded.column_names == encoder.column_names
+    np.testing.assert_array_equal(reloaded.transform_arrow(leads), by_column)
+
+    names = encoder.column_names
+    assert by_column[0, names.index(f"source={OTHER}")] == 1.0
+    assert by_column[0, names.index(f"motivation={MISSING}")] == 1.0
+    assert np.isnan(by_column[0, names.index("is_tax_delinquent")])
+    assert "carrier_pigeon" not in " ".join(names)
+    # One hot per categorical, per lead; every encoded column belongs to a real feature.
+    source_columns = [i for i, n in enumerate(names) if encoder.feature_of_column[n] == "source"]
+    assert (by_column[:, source_columns].sum(axis=1) == 1).all()
+    assert set(encoder.feature_of_column.values()) == set(FEATURE_NAMES)
+
+
+def test_rare_categories_fold_into_other() -> None:
+    leads = pa.table({f.name: pa.nulls(30, pa.string()) for f in FEATURES})
+    sources = ["web_form"] * 25 + ["ppc"] * 4 + [None]
+    leads = leads.set_column(leads.schema.get_field_index("source"), "source", pa.array(sources))
+    encoder = FeatureEncoder.fit(leads, min_count=5)
+    assert encoder.levels("source") == ("web_form", OTHER, MISSING)
+    assert encoder.transform_rows([{"source": "ppc"}])[0, 1] == 1.0
+
+
+# ---------------------------------------------------------------------------------- data
+
+
+def test_copy_round_trip_and_time_split(features_db: str, book: Book) -> None:
+    leads = book.holdout
+    with psycopg.connect(features_db) as conn:
+        write_arrow(conn, leads, f"{SCHEMA}.lead_training_set", create=True)
+    schema = lead_feature_schema(label=True)
+    back = read_arrow(features_db, f"{SCHEMA}.lead_training_set", schema)
+    assert back.sort_by("lead_id").equals(leads.sort_by("lead_id"))
+
+    query = f"select * from {SCHEMA}.lead_training_set where source = 'referral'"
+    referrals = read_arrow(features_db, query)  # the lead_features layout: no label
+    assert referrals.schema == lead_feature_schema()
+    assert referrals.num_rows == pc.sum(pc.equal(leads["source"], "referral")).as_py()
+
+    older, recent = time_split(book.train, 0.25)
+    assert older.num_rows + recent.num_rows == book.train.num_rows
+    assert abs(recent.num_rows - book.train.num_rows * 0.25) <= 1
+    assert pc.max(older["received_at"]).as_py() < pc.min(recent["received_at"]).as_py()
+
+
+# ------------------------------------------------------------------------------ training
+
+
+def test_xgboost_beats_baseline_and_baseline_beats_chance(book: Book) -> None:
+    assert book.baseline_metrics["roc_auc"] > 0.65
+    assert book.metrics["roc_auc"] > book.baseline_metrics["roc_auc"]
+    assert book.metrics["pr_auc"] > book.baseline_metrics["pr_auc"]
+    # No reweighting: the mean score stays near the observed rate (calibrated, not inflated).
+    assert abs(book.metrics["mean_score"] - book.metrics["positive_rate"]) < 0.02
+    assert book.metrics["top_decile_lift"] > 2.0
+
+
+def test_contributions_add_up_to_the_log_odds(book: Book) -> None:
+    leads = book.holdout.slice(0, 500)
+    for trained in (book.model, book.baseline):
+        matrix = trained.encoder.transform_arrow(leads)
+        per_feature = trained.contributions(matrix)
+        assert per_feature.shape == (500, len(FEATURES))
+        log_odds = np.log(trained.predict_proba_matrix(matrix)) - np.log1p(
+            -trained.predict_proba_matrix(matrix)
+        )
+        # Rows differ only by the features' contributions: the bias is a shared constant.
+        offset = log_odds - per_feature.sum(axis=1)
+        assert np.ptp(offset) < 1e-4, trained.kind
+    importance = mean_abs_contribution(book.model.contributions(matrix), book.model.feature_names)
+    assert "equity_ratio" in list(importance)[:3]
+
+
+# ---------------------------------------------------------------------------- evaluation
+
+
+def test_metrics_and_plots(book: Book, tmp_path: Path) -> None:
+    y = np.array([1, 0, 1, 0, 0, 0, 0, 0, 0, 0] * 10, dtype=float)
+    perfect = y * 0.9 + 0.05
+    assert evaluate(y, perfect)["roc_auc"] == 1.0
+    lift, capture = top_fraction_lift(y, perfect)  # top 10 leads: all converted
+    assert (lift, capture) == pytest.approx((5.0, 0.5))
+    calibrated = evaluate(y, np.full(len(y), y.mean()))
+    assert calibrated["ece"] == pytest.approx(0.0, abs=1e-12)
+    assert calibrated["roc_auc"] == 0.5
+
+    y_hold = labels(book.holdout)
+    importance = mean_abs_contribution(
+        book.model.contributions(book.model.encoder.transform_arrow(book.holdout)),
+        book.model.feature_names,
+    )
+    paths = save_plots(tmp_path, y_hold, book.model.predict_proba(book.holdout), importance)
+    assert set(paths) == {"calibration", "feature_importance", "gains_lift"}
+    for path in paths.values():
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+# --------------------------------------------------------------------- registry and gate
+
+
+def test_explicit_tracking_uri_wins() -> None:
+    uri = "postgresql+psycopg2://mlflow@db.internal/mlflow"
+    assert tracking_uri(Settings(mlflow_tracking_uri=uri)) == uri
+
+
+def test_log_register_and_load(book: Book, mlflow_store: tuple[str, str], tmp_path: Path) -> None:
+    uri, artifacts = mlflow_store
+    plots = save_plots(
+        tmp_path, labels(book.holdout), book.model.predict_proba(book.holdout), {"x": 1.0}
+    )
+    logged = log_training_run(
+        book.model,
+        uri=uri,
+        artifacts=artifacts,
+        metrics=book.metrics,
+        baseline_metrics=book.baseline_metrics,
+        plots=plots,
+        example=book.train,
+        run_name="test-log",
+    )
+    assert logged.model_uri.startswith("models:/m-")
+    client = MlflowClient(uri, uri)
+    assert _alias(client, CHALLENGER) == logged.version
+    run = client.get_run(logged.run_id)
+    assert run.data.metrics["pr_auc"] == pytest.approx(book.metrics["pr_auc"])
+    assert "baseline_pr_auc" in run.data.metrics
+    logged_files = {a.path for a in client.list_artifacts(logged.run_id, "plots")}
+    assert logged_files == {f"plots/{p.name}" for p in plots.values()}
+    assert str(client.get_experiment(run.info.experiment_id).artifact_location).startswith(
+        artifacts
+    )
+
+    leads = book.holdout.slice(0, 200)
+    expected = book.model.predict_proba(leads)
+    pyfunc = mlflow.pyfunc.load_model(f"models:/{MODEL_NAME}@{CHALLENGER}")
+    predicted = np.asarray(pyfunc.predict(leads.select(list(FEATURE_NAMES)).to_pandas()))
+    assert predicted.shape == (200,) and predicted.dtype.kind == "f"
+    assert ((predicted > 0) & (predicted < 1)).all()  # probabilities, not 0/1 labels
+    np.testing.assert_allclose(predicted, expected, atol=TOLERANCE)
+
+    loaded = load_trained_model(f"models:/{MODEL_NAME}@{CHALLENGER}", uri)
+    assert (loaded.name, loaded.version) == (MODEL_NAME, logged.version)
+    assert isinstance(loaded.model.estimator, xgb.Booster)
+    np.testing.assert_allclose(loaded.model.predict_proba(leads), expected, atol=TOLERANCE)
+
+
+def test_gate_promotes_first_and_better_refuses_worse(
+    book: Book, mlflow_store: tuple[str, str]
+) -> None:
+    uri, artifacts = mlflow_store
+    client = MlflowClient(uri, uri)
+
+    def log(trained: TrainedModel, name: str) -> str:
+        y = labels(book.holdout)
+        metrics = evaluate(y, trained.predict_proba(book.holdout))
+        return log_training_run(
+            trained, uri=uri, artifacts=artifacts, metrics=metrics, example=book.train,
+            baseline_metrics=book.baseline_metrics, run_name=name,
+        ).version  # fmt: skip
+
+    def gate(trained: TrainedModel, version: str) -> bool:
+        champion = load_champion(uri)
+        decision = evaluate_gate(
+            trained,
+            None if champion is None else champion.model,
+            book.baseline_metrics,
+            book.holdout,
+            margin=0.005,
+        )
+        record_decision(uri, decision, version)
+        tags = client.get_model_version(MODEL_NAME, version).tags
+        assert tags["gate.promoted"] == str(decision.promote).lower()
+        assert float(tags["gate.challenger_score"]) == pytest.approx(decision.challenger_score)
+        assert tags["gate.reason"] == decision.reason
+        return decision.promote
+
+    # Earlier tests may have registered versions, but none was ever champion.
+    assert load_champion(uri) is None
+    stumps = train_xgboost(book.train, book.valid, STUMP_PARAMS)
+    stumps_version = log(stumps, "stumps")
+    assert gate(stumps, stumps_version)
+    assert _alias(client, CHAMPION) == stumps_version
+    assert client.get_model_version(MODEL_NAME, stumps_version).tags["gate.champion_score"] == (
+        "none"
+    )
+
+    full_version = log(book.model, "full")
+    assert gate(book.model, full_version)
+    assert _alias(client, CHAMPION) == full_version
+    tags = client.get_model_version(MODEL_NAME, full_version).tags
+    assert tags["gate.previous_champion"] == stumps_version
+
+    # The same model again is not better by the margin; noise labels do not beat anything.
+    same_version = log(book.model, "same")
+    assert not gate(book.model, same_version)
+    rng = np.random.default_rng(0)
+    shuffled = book.train.set_column(
+        book.train.schema.get_field_index("is_converted"),
+        "is_converted",
+        pa.array(rng.permutation(book.train["is_converted"].to_numpy())),
+    )
+    crippled = train_xgboost(shuffled, book.valid, XGB_PARAMS)
+    crippled_version = log(crippled, "shuffled labels")
+    assert not gate(crippled, crippled_version)
+    assert "baseline" in client.get_model_version(MODEL_NAME, crippled_version).tags["gate.reason"]
+    assert _alias(client, CHAMPION) == full_version
+    assert _alias(client, CHALLENGER) == crippled_version
+
+
+# ------------------------------------------------------------------------------- scoring
+
+
+def test_reason_codes_are_positive_sorted_and_valid_json() -> None:
+    features = FEATURES[:4]  # source, property_type, condition, occupancy: all categorical
+    leads = pa.table({f.name: ['say "hi"\\', None, "x"] for f in features})
+    contributions = np.array(
+        [[0.5, -0.1, 0.9, 0.2], [-1.0, -0.2, -0.3, -0.4], [0.0, 0.3, -0.2, 0.0]]
+    )
+    reasons = [json.loads(text) for text in reason_codes_json(leads, contributions, features).to_pylist()]
+    assert [r["feature"] for r in reasons[0]] == ["condition", "source", "occupancy"]
+    assert reasons[0][0] == {
+        "feature": "condition",
+        "contribution": 0.9,
+        "text": 'Seller-stated condition: say "hi"\\',
+    }
+    assert reasons[1] == []
+    assert reasons[2] == [
+        {"feature": "property_type", "contribution": 0.3, "text": "Canonical property type: x"}
+    ]
+
+
+def test_rescore_writes_every_lead_once_and_is_idempotent(
+    book: Book, mlflow_store: tuple[str, str], features_db: str, empty_scores: str
+) -> None:
+    uri, artifacts = mlflow_store
+    leads = book.holdout
+    with psycopg.connect(features_db) as conn:
+        write_arrow(conn, leads.drop_columns(["is_converted"]), f"{SCHEMA}.lead_features", create=True)
+    champion = load_champion(uri) or _register(book, uri, artifacts)
+    features_sql = f"select * from {SCHEMA}.lead_features"
+
+    first = rescore(empty_scores, champion, features_sql=features_sql)
+    assert first.rows == first.history_rows_added == leads.num_rows
+    scores_1, history_1 = _scores(empty_scores), _history_count(empty_scores)
+    assert len(scores_1) == leads.num_rows == len({row[0] for row in scores_1})
+
+    # A batch score equals the registered pyfunc's prediction for the same lead's features.
+    pyfunc = mlflow.pyfunc.load_model(f"models:/{MODEL_NAME}/{champion.version}")
+    sample = leads.slice(0, 50)
+    expected = np.asarray(pyfunc.predict(sample.select(list(FEATURE_NAMES)).to_pandas()))
+    by_id = {row[0]: row for row in scores_1}
+    batch = np.array([by_id[i][1] for i in sample["lead_id"].to_pylist()])
+    np.testing.assert_allclose(batch, expected, atol=TOLERANCE)
+    for lead_id in sample["lead_id"].to_pylist():
+        _, _, version, reasons, _ = by_id[lead_id]
+        assert version == champion.version and len(reasons) <= 3
+        amounts = [r["contribution"] for r in reasons]
+        assert all(a > 0 for a in amounts) and amounts == sorted(amounts, reverse=True)
+        assert all(r["feature"] in FEATURE_NAMES and r["text"] for r in reasons)
+    assert any(by_id[i][3] for i in sample["lead_id"].to_pylist())
+
+    again = rescore(empty_scores, champion, features_sql=features_sql)
+    assert again.history_rows_added == 0
+    assert _scores(empty_scores) == scores_1 and _history_count(empty_scores) == history_1
+
+    # A lead that closed leaves ml.lead_scores (replaced in full) but keeps its history.
+    closed = leads["lead_id"][0].as_py()
+    rescore(empty_scores, champion, features_sql=f"{features_sql} where lead_id <> {closed}")
+    assert closed not in {row[0] for row in _scores(empty_scores)}
+    assert _history_count(empty_scores) == history_1
+
+
+def _alias(client: MlflowClient, alias: str) -> str:
+    # The database store hands versions back as int, although they are typed str.
+    return str(client.get_model_version_by_alias(MODEL_NAME, alias).version)
+
+
+def _register(book: Book, uri: str, artifacts: str) -> LoadedModel:
+    logged = log_training_run(
+        book.model, uri=uri, artifacts=artifacts, metrics=book.metrics, example=book.train
+    )
+    return load_trained_model(f"models:/{MODEL_NAME}/{logged.version}", uri)
+
+
+def _scores(conninfo: str) -> list[tuple]:
+    with psycopg.connect(conninfo) as conn:
+        return conn.execute(
+            "select lead_id, score, model_version, reason_codes, scored_at"
+            " from ml.lead_scores order by lead_id"
+        ).fetchall()
+
+
+def _history_count(conninfo: str) -> int:
+    with psycopg.connect(conninfo) as conn:
+        row = conn.execute("select count(*) from ml.lead_score_history").fetchone()
+    return int(row[0]) if row else 0
