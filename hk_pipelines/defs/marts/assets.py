@@ -5,6 +5,8 @@ import json
 import os
 from collections.abc import Iterator
 from datetime import timedelta
+from functools import cache
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -28,6 +30,17 @@ def prepare_dbt_env(postgres: PostgresResource) -> None:
     os.environ["DBT_INDIRECT_SELECTION"] = "buildable"
 
 
+@cache
+def _relations() -> dict[str, str]:
+    """schema.table of every dbt model, by unique id (from the prepared manifest)."""
+    manifest = json.loads(Path(dbt_project.manifest_path).read_text())
+    return {
+        unique_id: f"{node['schema']}.{node.get('alias') or node['name']}"
+        for unique_id, node in manifest["nodes"].items()
+        if node["resource_type"] == "model"
+    }
+
+
 def with_row_counts(events: Iterator[Any], postgres: PostgresResource) -> Iterator[Any]:
     """Add each built model's row count to its materialisation.
 
@@ -35,15 +48,16 @@ def with_row_counts(events: Iterator[Any], postgres: PostgresResource) -> Iterat
     database included, and the database differs between machines (a cross-database reference
     in Postgres); the schema and table are stable, so count those.
     """
+    relations = _relations()
     with postgres.connect() as conn:
         for event in events:
-            table = event.metadata.get("dagster/table_name") if hasattr(event, "metadata") else None
-            if isinstance(event, dg.Output) and table is not None:
-                schema_and_name = ".".join(str(table.value).split(".")[-2:])
-                (count,) = conn.execute(f"select count(*) from {schema_and_name}").fetchone() or (
-                    0,
-                )
-                event = event.with_metadata({**event.metadata, "dagster/row_count": count})
+            if isinstance(event, dg.Output):
+                unique_id = event.metadata.get("unique_id")
+                relation = relations.get(str(unique_id.value)) if unique_id else None
+                if relation:
+                    row = conn.execute(f"select count(*) from {relation}").fetchone()
+                    count = row[0] if row else 0
+                    event = event.with_metadata({**event.metadata, "dagster/row_count": count})
             yield event
 
 
