@@ -8,6 +8,7 @@ export DO_NOT_TRACK := 1
 setup:
 	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
 	$(UV) sync --locked
+	$(UV) run --locked hk dbt parse --quiet
 
 demo: setup
 	$(UV) run --locked hk demo

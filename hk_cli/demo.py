@@ -132,6 +132,55 @@ def _print_pipelines(conninfo: str, runs, seconds: float) -> None:
     console.print(table)
 
 
+def _print_marts(conninfo: str) -> None:
+    """The funnel and the training set, as the dbt marts have them."""
+    with psycopg.connect(conninfo) as conn:
+        exists = conn.execute("select to_regclass('marts.funnel_conversion')").fetchone()
+        if not exists or exists[0] is None:
+            console.print("[yellow]marts not built (see the pipeline runs above)[/yellow]")
+            return
+        steps = conn.execute(
+            """select c.from_stage, c.to_stage, sum(c.n_leads_from), sum(c.n_leads_to),
+                      (select percentile_cont(0.5) within group (order by f.days_since_previous_stage)
+                       from intermediate.int_lead_funnel as f where f.stage = c.to_stage)
+               from marts.funnel_conversion as c
+               group by c.step_order, c.from_stage, c.to_stage order by c.step_order"""
+        ).fetchall()
+        training = conn.execute(
+            """select count(*), avg(is_converted::int), min(received_at)::date,
+                      max(received_at)::date from marts.lead_training_set"""
+        ).fetchone()
+        sizes = [
+            (table, conn.execute(f"select count(*) from marts.{table}").fetchone())
+            for table in ("lead_features", "lead_training_set", "funnel_daily",
+                          "funnel_conversion", "scored_leads")
+        ]  # fmt: skip
+    table = Table(title="Funnel (marts.funnel_conversion: reached the stage or further)")
+    for column in ("step", "leads at from", "reached to", "conversion", "median days"):
+        table.add_column(column, justify="left" if column == "step" else "right")
+    for from_stage, to_stage, n_from, n_to, median_days in steps:
+        table.add_row(
+            f"{from_stage} → {to_stage}",
+            f"{n_from:,}",
+            f"{n_to:,}",
+            f"{n_to / n_from:.1%}" if n_from else "–",
+            "–" if median_days is None else f"{median_days:.1f}",
+        )
+    console.print(table)
+    table = Table(title="Marts (dbt, in Postgres)")
+    table.add_column("table")
+    table.add_column("rows", justify="right")
+    for name, row in sizes:
+        table.add_row(f"marts.{name}", f"{row[0]:,}" if row else "–")
+    assert training is not None
+    if training[0]:
+        table.add_row(
+            "training set: converted within 90 days",
+            f"{training[1]:.1%} of leads received {training[2]} .. {training[3]}",
+        )
+    console.print(table)
+
+
 def run_demo(*, leads: int, seed: int) -> int:
     from hk_cli.progress import count_progress
     from hk_core.db import database_url
@@ -208,11 +257,6 @@ def run_demo(*, leads: int, seed: int) -> int:
                from app.leads as l left join converted as c using (lead_id)
                group by 1 order by 2 desc"""
         ).fetchall()
-        funnel = conn.execute(
-            """select stage, count(distinct lead_id) from app.stage_events group by 1
-               order by array_position(array['new','contacted','qualified','appointment_set',
-                   'offer_made','under_contract','closed_won','closed_lost'], stage)"""
-        ).fetchall()
     table = Table(title="Leads by source")
     for column in ("source", "leads", "email normalised", "phone E.164", "reached contract"):
         table.add_column(column, justify="right" if column != "source" else "left")
@@ -221,12 +265,6 @@ def run_demo(*, leads: int, seed: int) -> int:
             source, f"{n:,}", f"{email_ok / n:.0%}", f"{phone_ok / n:.0%}", f"{contract / n:.1%}"
         )
     console.print(table)
-    table = Table(title="Funnel: leads that reached each stage")
-    table.add_column("stage")
-    table.add_column("leads", justify="right")
-    for stage, n in funnel:
-        table.add_row(stage, f"{n:,}")
-    console.print(table)
     table = Table(title="API check (real server on loopback)")
     table.add_column("request")
     table.add_column("result")
@@ -234,11 +272,12 @@ def run_demo(*, leads: int, seed: int) -> int:
         table.add_row(name, outcome)
     console.print(table)
     _print_pipelines(conninfo, pipeline_runs, pipeline_seconds)
+    _print_marts(conninfo)
     console.print(
         "Next: [bold]uv run hk serve[/bold] for the API, "
         "[bold]uv run hk ui[/bold] for the Dagster UI, "
         '[bold]uv run hk lake sql "select …"[/bold] for the lake, '
         "[bold]uv run hk api-keys create NAME[/bold] for a key. "
-        "Marts, models and scores join this summary as they land."
+        "[bold]uv run hk dbt build[/bold] to rebuild the marts."
     )
     return 0
