@@ -80,7 +80,7 @@ def reason_codes_json(
         [f'{{"feature": "{_json_inner(f.name)}", "contribution": ' for f in features]
     )
     labels = pa.array([f', "text": "{_json_inner(f.description.rstrip("."))}: ' for f in features])
-    listed = pa.array([""] * rows)
+    listed = pa.repeat("", rows)
     cumulative: pa.Array | None = None
     for slot in range(indices.shape[1]):
         index = pa.array(indices[:, slot])

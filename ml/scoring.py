@@ -33,49 +33,72 @@ DEFAULT_OPEN_LEADS_SQL = (
 # keeping each XGBoost call large enough to use every core.
 SCORING_CHUNK_ROWS = 200_000
 
+# Reason codes stay text until written: parsing a million of them into jsonb costs ~6 s,
+# and on most nights only the few leads whose score moved are written.
 _STAGE_SQL = """
 create temp table new_scores (
-    lead_id bigint primary key,
+    lead_id bigint primary key,  -- a lead twice in features_sql is an error, said here
     score double precision not null,
-    reason_codes jsonb not null
+    reason_codes text not null
 ) on commit drop
 """
-# Each lead's latest history row, found through the (lead_id, scored_at) primary key.
-_LATEST_SQL = """
-create temp table latest_scores on commit drop as
-select n.lead_id, h.score, h.model_name, h.model_version, h.reason_codes, h.scored_at
+# Tonight's row for each lead. A lead whose score and model match its latest history row
+# keeps that row's scored_at and is not a new score; the latest row is found through the
+# (lead_id, scored_at) primary key of the history.
+_NEXT_SQL = """
+create temp table next_scores on commit drop as
+select
+    n.lead_id,
+    n.score,
+    cast(%(model_name)s as text) as model_name,
+    cast(%(model_version)s as text) as model_version,
+    n.reason_codes,
+    coalesce(same.scored_at, cast(%(scored_at)s as timestamptz)) as scored_at,
+    same.scored_at is null as is_new_score
 from new_scores as n
-cross join lateral (
-    select * from ml.lead_score_history as h
+left join lateral (
+    select h.score, h.model_name, h.model_version, h.scored_at
+    from ml.lead_score_history as h
     where h.lead_id = n.lead_id
     order by h.scored_at desc
     limit 1
-) as h
+) as latest on true
+left join lateral (
+    select latest.scored_at
+    where latest.score = n.score
+        and latest.model_name = %(model_name)s
+        and latest.model_version = %(model_version)s
+) as same on true
 """
-_UNCHANGED = """(
-    l.lead_id is not null and l.score = n.score
-    and l.model_name = %(model_name)s and l.model_version = %(model_version)s
-)"""
-_HISTORY_SQL = f"""
+_HISTORY_SQL = """
 insert into ml.lead_score_history
     (lead_id, score, model_name, model_version, reason_codes, scored_at)
-select n.lead_id, n.score, %(model_name)s, %(model_version)s, n.reason_codes, %(scored_at)s
-from new_scores as n
-left join latest_scores as l on l.lead_id = n.lead_id
-where not {_UNCHANGED}
+select lead_id, score, model_name, model_version, cast(reason_codes as jsonb), scored_at
+from next_scores
+where is_new_score
 """
-# DELETE rather than TRUNCATE: TRUNCATE's exclusive lock would block the API's reads of
-# scores until the commit; with DELETE they keep reading the old rows meanwhile.
-_REPLACE_SQL = f"""
-insert into ml.lead_scores
-    (lead_id, score, model_name, model_version, reason_codes, scored_at)
-select
-    n.lead_id, n.score, %(model_name)s, %(model_version)s,
-    case when {_UNCHANGED} then l.reason_codes else n.reason_codes end,
-    case when {_UNCHANGED} then l.scored_at else %(scored_at)s end
-from new_scores as n
-left join latest_scores as l on l.lead_id = n.lead_id
-"""
+# "Replaced in full" is done as: delete every row that is not tonight's (closed or changed),
+# insert what is then missing. On a night where few scores move almost nothing is written
+# (DELETE + INSERT of all 1M rows took ~30 s and left a million dead rows for autovacuum),
+# and readers are never blocked, as TRUNCATE's exclusive lock would block them. A row that
+# stays keeps its reason codes, so each row equals its lead's latest history row.
+_REPLACE_SQL = (
+    """
+    delete from ml.lead_scores as s
+    where not exists (
+        select 1 from next_scores as x
+        where x.lead_id = s.lead_id and x.score = s.score and x.model_name = s.model_name
+            and x.model_version = s.model_version and x.scored_at = s.scored_at
+    )
+    """,
+    """
+    insert into ml.lead_scores
+        (lead_id, score, model_name, model_version, reason_codes, scored_at)
+    select lead_id, score, model_name, model_version, cast(reason_codes as jsonb), scored_at
+    from next_scores as x
+    where not exists (select 1 from ml.lead_scores as s where s.lead_id = x.lead_id)
+    """,
+)
 
 _SCORED_SCHEMA = pa.schema(
     [("lead_id", pa.int64()), ("score", pa.float64()), ("reason_codes", pa.string())]
@@ -93,8 +116,18 @@ class RescoreSummary:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def score_leads(model: TrainedModel, leads: pa.Table) -> pa.Table:
-    """(lead_id, score, reason_codes) for each lead; the features are ``leads``' columns."""
+def score_leads(
+    model: TrainedModel, leads: pa.Table, *, approximate_reasons: bool = False
+) -> pa.Table:
+    """(lead_id, score, reason_codes) for each lead; the features are ``leads``' columns.
+
+    Exact TreeSHAP is most of the cost: on the 2-core dev box, 200,000 leads x 175 trees of
+    depth 4 took 58 s exact and 2.1 s with ``approximate_reasons`` (Saabas), everything
+    else (encode, predict, reason text) ~2 s. Approximate reasons gave the same first reason
+    for 82% of leads and the same top-three set for only 63%, and explaining one lead online
+    exactly takes well under a millisecond, so exact is the default here too (the same lead
+    gets the same reasons in both places); the score itself is exact either way.
+    """
     if leads.num_rows == 0:
         return _SCORED_SCHEMA.empty_table()
     parts = []
@@ -102,7 +135,8 @@ def score_leads(model: TrainedModel, leads: pa.Table) -> pa.Table:
         chunk = leads.slice(offset, SCORING_CHUNK_ROWS)
         matrix = model.encoder.transform_arrow(chunk)
         scores = model.predict_proba_matrix(matrix)
-        reasons = reason_codes_json(chunk, model.contributions(matrix), model.encoder.features)
+        contributions = model.contributions(matrix, approximate=approximate_reasons)
+        reasons = reason_codes_json(chunk, contributions, model.encoder.features)
         parts.append(
             pa.table([chunk.column("lead_id"), pa.array(scores), reasons], schema=_SCORED_SCHEMA)
         )
@@ -115,6 +149,7 @@ def rescore(
     *,
     features_sql: str = DEFAULT_OPEN_LEADS_SQL,
     scored_at: datetime | None = None,
+    approximate_reasons: bool = False,
 ) -> RescoreSummary:
     """Score the leads of ``features_sql`` (default: every open lead) and write the results."""
     if model.name is None or model.version is None:
@@ -123,17 +158,20 @@ def rescore(
     started = time.perf_counter()
     leads = read_arrow(conninfo, features_sql, lead_feature_schema(model.model.encoder.features))
     read_done = time.perf_counter()
-    scored = score_leads(model.model, leads)
+    scored = score_leads(model.model, leads, approximate_reasons=approximate_reasons)
     score_done = time.perf_counter()
     params = {"model_name": model.name, "model_version": model.version, "scored_at": scored_at}
     with psycopg.connect(conninfo) as conn:
+        # The anti-joins below hash a million rows: with the default 4 MB they spill to disk.
+        conn.execute("set local work_mem = '256MB'")
         conn.execute(_STAGE_SQL)
         write_arrow(conn, scored, "new_scores")
-        conn.execute("analyze new_scores")
-        conn.execute(_LATEST_SQL)
-        history_rows = conn.execute(_HISTORY_SQL, params).rowcount
-        conn.execute("delete from ml.lead_scores")
-        conn.execute(_REPLACE_SQL, params)
+        conn.execute("analyze new_scores")  # temp tables get no statistics otherwise
+        conn.execute(_NEXT_SQL, params)
+        conn.execute("analyze next_scores")
+        history_rows = conn.execute(_HISTORY_SQL).rowcount
+        for statement in _REPLACE_SQL:
+            conn.execute(statement)
     finished = time.perf_counter()
     return RescoreSummary(
         rows=scored.num_rows,

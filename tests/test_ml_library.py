@@ -112,6 +112,20 @@ def mlflow_store(
         conn.execute(f'drop database if exists "{mlflow_db}" with (force)')
 
 
+@pytest.fixture(scope="module")
+def plots(book: Book, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    importance = mean_abs_contribution(
+        book.model.contributions(book.model.encoder.transform_arrow(book.holdout)),
+        book.model.feature_names,
+    )
+    return save_plots(
+        tmp_path_factory.mktemp("plots"),
+        labels(book.holdout),
+        book.model.predict_proba(book.holdout),
+        importance,
+    )
+
+
 @pytest.fixture
 def empty_scores(database_url: str) -> str:
     with psycopg.connect(database_url, autocommit=True) as conn:
@@ -212,7 +226,7 @@ def test_contributions_add_up_to_the_log_odds(book: Book) -> None:
 # ---------------------------------------------------------------------------- evaluation
 
 
-def test_metrics_and_plots(book: Book, tmp_path: Path) -> None:
+def test_metrics_on_known_answers() -> None:
     y = np.array([1, 0, 1, 0, 0, 0, 0, 0, 0, 0] * 10, dtype=float)
     perfect = y * 0.9 + 0.05
     assert evaluate(y, perfect)["roc_auc"] == 1.0
@@ -222,14 +236,10 @@ def test_metrics_and_plots(book: Book, tmp_path: Path) -> None:
     assert calibrated["ece"] == pytest.approx(0.0, abs=1e-12)
     assert calibrated["roc_auc"] == 0.5
 
-    y_hold = labels(book.holdout)
-    importance = mean_abs_contribution(
-        book.model.contributions(book.model.encoder.transform_arrow(book.holdout)),
-        book.model.feature_names,
-    )
-    paths = save_plots(tmp_path, y_hold, book.model.predict_proba(book.holdout), importance)
-    assert set(paths) == {"calibration", "feature_importance", "gains_lift"}
-    for path in paths.values():
+
+def test_plots_are_pngs(plots: dict[str, Path]) -> None:
+    assert set(plots) == {"calibration", "feature_importance", "gains_lift"}
+    for path in plots.values():
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -241,11 +251,10 @@ def test_explicit_tracking_uri_wins() -> None:
     assert tracking_uri(Settings(mlflow_tracking_uri=uri)) == uri
 
 
-def test_log_register_and_load(book: Book, mlflow_store: tuple[str, str], tmp_path: Path) -> None:
+def test_log_register_and_load(
+    book: Book, mlflow_store: tuple[str, str], plots: dict[str, Path]
+) -> None:
     uri, artifacts = mlflow_store
-    plots = save_plots(
-        tmp_path, labels(book.holdout), book.model.predict_proba(book.holdout), {"x": 1.0}
-    )
     logged = log_training_run(
         book.model,
         uri=uri,
@@ -354,7 +363,9 @@ def test_reason_codes_are_positive_sorted_and_valid_json() -> None:
     contributions = np.array(
         [[0.5, -0.1, 0.9, 0.2], [-1.0, -0.2, -0.3, -0.4], [0.0, 0.3, -0.2, 0.0]]
     )
-    reasons = [json.loads(text) for text in reason_codes_json(leads, contributions, features).to_pylist()]
+    reasons = [
+        json.loads(text) for text in reason_codes_json(leads, contributions, features).to_pylist()
+    ]
     assert [r["feature"] for r in reasons[0]] == ["condition", "source", "occupancy"]
     assert reasons[0][0] == {
         "feature": "condition",
@@ -371,9 +382,11 @@ def test_rescore_writes_every_lead_once_and_is_idempotent(
     book: Book, mlflow_store: tuple[str, str], features_db: str, empty_scores: str
 ) -> None:
     uri, artifacts = mlflow_store
-    leads = book.holdout
+    leads = book.holdout.slice(0, 1500)
     with psycopg.connect(features_db) as conn:
-        write_arrow(conn, leads.drop_columns(["is_converted"]), f"{SCHEMA}.lead_features", create=True)
+        write_arrow(
+            conn, leads.drop_columns(["is_converted"]), f"{SCHEMA}.lead_features", create=True
+        )
     champion = load_champion(uri) or _register(book, uri, artifacts)
     features_sql = f"select * from {SCHEMA}.lead_features"
 
@@ -401,11 +414,18 @@ def test_rescore_writes_every_lead_once_and_is_idempotent(
     assert again.history_rows_added == 0
     assert _scores(empty_scores) == scores_1 and _history_count(empty_scores) == history_1
 
+    # Another model version is a new score for every lead, even where the number is equal.
+    other = LoadedModel(champion.model, MODEL_NAME, f"{champion.version}-retrained", "test")
+    swapped = rescore(empty_scores, other, features_sql=features_sql)
+    assert swapped.history_rows_added == leads.num_rows
+    assert {row[2] for row in _scores(empty_scores)} == {other.version}
+    history_2 = _history_count(empty_scores)
+
     # A lead that closed leaves ml.lead_scores (replaced in full) but keeps its history.
     closed = leads["lead_id"][0].as_py()
-    rescore(empty_scores, champion, features_sql=f"{features_sql} where lead_id <> {closed}")
+    rescore(empty_scores, other, features_sql=f"{features_sql} where lead_id <> {closed}")
     assert closed not in {row[0] for row in _scores(empty_scores)}
-    assert _history_count(empty_scores) == history_1
+    assert _history_count(empty_scores) == history_2
 
 
 def _alias(client: MlflowClient, alias: str) -> str:
