@@ -94,7 +94,11 @@ def _print_pipelines(conninfo: str, runs, seconds: float) -> None:
     for column in ("pipeline", "days", "result", "run"):
         table.add_column(column)
     for run in runs:
-        days = f"{run.first_day} .. {run.last_day}" if run.first_day else "no data"
+        days = (
+            f"{run.first_day} .. {run.last_day}"
+            if run.first_day
+            else ("–" if run.run_id else "no data")
+        )
         table.add_row(run.name, days, "ok" if run.success else "FAILED", (run.run_id or "")[:8])
     console.print(table)
     lake = Lake.from_settings()

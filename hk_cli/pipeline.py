@@ -28,11 +28,14 @@ def _run(first: date | None, last: date | None) -> None:
     runs = run_everything(first=first, last=last)
     failed = False
     for run in runs:
-        if run.first_day is None:
+        if run.run_id is None:
             typer.echo(f"{run.name}: no data")
             continue
         state = "ok" if run.success else "FAILED"
-        typer.echo(f"{run.name}: {run.first_day} .. {run.last_day} {state} (run {run.run_id})")
+        days = f" {run.first_day} .. {run.last_day}" if run.first_day else ""
+        typer.echo(f"{run.name}:{days} {state} (run {run.run_id})")
+        if run.note:
+            typer.echo(f"  {run.note}")
         if run.skipped_before_first_day:
             typer.echo(f"  {run.skipped_before_first_day:,} rows before the first partition day")
         failed |= not run.success

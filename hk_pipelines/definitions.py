@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from hk_pipelines.defs import enrichment, intake, marts, quality, warehouse
+from hk_pipelines.defs import enrichment, intake, marts, ml, quality, warehouse
 from hk_pipelines.defs.common.resources import build_resources
 
 defs = dg.Definitions.merge(
@@ -11,5 +11,6 @@ defs = dg.Definitions.merge(
     warehouse.defs,
     quality.defs,
     marts.defs,
+    ml.defs,
     dg.Definitions(resources=build_resources()),
 )

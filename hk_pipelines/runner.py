@@ -19,6 +19,7 @@ from hk_pipelines.defs.common.resources import build_resources
 from hk_pipelines.defs.enrichment.assets import enriched_leads
 from hk_pipelines.defs.intake.assets import lead_stage_events, raw_leads
 from hk_pipelines.defs.marts.assets import dbt_daily_models, dbt_models
+from hk_pipelines.defs.ml.assets import champion_gate, lead_conversion_model, lead_scores
 from hk_pipelines.defs.quality.checks import enriched_leads_expectations, raw_leads_expectations
 from hk_pipelines.defs.warehouse.assets import warehouse_enriched_leads, warehouse_lead_stage_events
 
@@ -33,6 +34,10 @@ EVENT_ASSETS = [lead_stage_events, warehouse_lead_stage_events]
 # dbt: staging and the incremental marts per day range, then the rest in one build.
 DAILY_MART_ASSETS = [dbt_daily_models]
 MART_ASSETS = [dbt_models]
+# train + gate; then score with the champion and rebuild the CRM's table from the scores.
+TRAINING_ASSETS = [lead_conversion_model, champion_gate]
+SCORING_ASSETS = [lead_scores, dbt_models]
+SCORING_SELECTION = dg.AssetSelection.assets(lead_scores, "stg_lead_scores", "scored_leads")
 
 
 def prepare_dagster_home() -> Path:
@@ -62,6 +67,7 @@ class PipelineRun:
     run_id: str | None
     success: bool
     skipped_before_first_day: int = 0
+    note: str = ""
 
 
 def _day_range(conninfo: str, table: str, column: str) -> tuple[date | None, date | None, int]:
@@ -78,10 +84,13 @@ def _day_range(conninfo: str, table: str, column: str) -> tuple[date | None, dat
     return first, last, early
 
 
-def materialize_all(assets: list, instance: dg.DagsterInstance) -> dg.ExecuteInJobResult:
+def materialize_all(
+    assets: list, instance: dg.DagsterInstance, selection: dg.AssetSelection | None = None
+) -> dg.ExecuteInJobResult:
     """One run of unpartitioned assets."""
     return dg.materialize(
         assets,
+        selection=selection,
         instance=instance,
         resources=build_resources(),
         run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
@@ -109,6 +118,7 @@ def run_everything(
     *,
     first: date | None = None,
     last: date | None = None,
+    train: bool = True,
 ) -> list[PipelineRun]:
     """Materialise every asset, in dependency order, over the days that have data (or the
     given range)."""
@@ -142,4 +152,22 @@ def run_everything(
     if result.success:
         result = materialize_all(MART_ASSETS, instance)
         runs.append(PipelineRun("marts", start, end, result.run_id, result.success))
+    if result.success and train:
+        runs.extend(train_and_score(instance))
+    return runs
+
+
+def train_and_score(instance: dg.DagsterInstance) -> list[PipelineRun]:
+    """Train and gate the model, then rescore with whichever model is champion."""
+    result = materialize_all(TRAINING_ASSETS, instance)
+    gate = [e for e in result.get_asset_check_evaluations() if e.check_name == "champion_gate"]
+    model_built = any(result.get_asset_materialization_events())
+    refused = bool(gate) and not gate[0].passed
+    # A refused challenger is the gate doing its job, not a failed run: the champion stays.
+    ok = result.success or (model_built and refused)
+    note = gate[0].description or "" if gate else ""
+    runs = [PipelineRun("model training + gate", None, None, result.run_id, ok, note=note)]
+    if ok:
+        scoring = materialize_all(SCORING_ASSETS, instance, SCORING_SELECTION)
+        runs.append(PipelineRun("scoring", None, None, scoring.run_id, scoring.success))
     return runs

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -83,6 +84,28 @@ class EnrichmentResource(dg.ConfigurableResource):
         return CachedProvider(vendor, EnrichmentCache(conninfo))
 
 
+class MlflowResource(dg.ConfigurableResource):
+    """Empty means HK_MLFLOW_TRACKING_URI, else MLflow's database store beside the platform
+    database; artifacts under the lake (``<lake>/models``)."""
+
+    tracking_uri: str = ""
+    artifact_root: str = ""
+
+    def uri(self) -> str:
+        from ml.registry import tracking_uri
+
+        settings = get_settings()
+        if settings.s3_endpoint_url:
+            # MLflow's S3 artifact store reads its endpoint from the environment.
+            os.environ.setdefault("MLFLOW_S3_ENDPOINT_URL", settings.s3_endpoint_url)
+        return self.tracking_uri or tracking_uri(settings)
+
+    def artifacts(self) -> str:
+        from ml.registry import artifact_root
+
+        return self.artifact_root or artifact_root(get_settings())
+
+
 def dbt_resource() -> dg.ConfigurableResource:
     """dbt from this environment, on the project in dbt_project/ (its profile reads HK_DBT_*)."""
     from dagster_dbt import DbtCliResource
@@ -100,4 +123,5 @@ def build_resources() -> dict[str, dg.ConfigurableResource]:
         "lake": LakeResource(),
         "enrichment": EnrichmentResource(),
         "dbt": dbt_resource(),
+        "mlflow_store": MlflowResource(),
     }

@@ -1,0 +1,18 @@
+"""The lead-conversion model: training, the promotion gate, nightly rescoring."""
+
+import dagster as dg
+
+from hk_pipelines.defs.ml.assets import champion_gate, lead_conversion_model, lead_scores
+from hk_pipelines.defs.ml.schedules import (
+    nightly_rescoring,
+    rescoring_job,
+    training_job,
+    weekly_training,
+)
+
+defs = dg.Definitions(
+    assets=[lead_conversion_model, lead_scores],
+    asset_checks=[champion_gate],
+    jobs=[training_job, rescoring_job],
+    schedules=[weekly_training, nightly_rescoring],
+)
