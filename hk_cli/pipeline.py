@@ -29,7 +29,7 @@ def _run(first: date | None, last: date | None) -> None:
     failed = False
     for run in runs:
         if run.run_id is None:
-            typer.echo(f"{run.name}: no data")
+            typer.echo(f"{run.name}: {run.note or 'no data'}")
             continue
         state = "ok" if run.success else "FAILED"
         days = f" {run.first_day} .. {run.last_day}" if run.first_day else ""

@@ -159,6 +159,19 @@ def run_everything(
 
 def train_and_score(instance: dg.DagsterInstance) -> list[PipelineRun]:
     """Train and gate the model, then rescore with whichever model is champion."""
+    from ml.workflow import MIN_POSITIVES, MIN_TRAINING_LEADS
+
+    with psycopg.connect(database_url()) as conn:
+        row = conn.execute(
+            "select count(*), count(*) filter (where is_converted) from marts.lead_training_set"
+        ).fetchone()
+    n_leads, n_positive = row if row else (0, 0)
+    if n_leads < MIN_TRAINING_LEADS or n_positive < MIN_POSITIVES:
+        note = (
+            f"skipped: {n_leads:,} matured leads with {n_positive:,} conversions; training "
+            f"needs {MIN_TRAINING_LEADS:,} and {MIN_POSITIVES:,}"
+        )
+        return [PipelineRun("model training + gate", None, None, None, True, note=note)]
     result = materialize_all(TRAINING_ASSETS, instance)
     gate = [e for e in result.get_asset_check_evaluations() if e.check_name == "champion_gate"]
     model_built = any(result.get_asset_materialization_events())
