@@ -81,7 +81,7 @@ def _run_pipelines():
 
     prepare_dagster_home()
     started = time.perf_counter()
-    console.rule("Pipelines (Dagster): lake, enrichment, warehouse")
+    console.rule("Pipelines (Dagster): lake, enrichment, warehouse, marts, model, scores")
     with dg.DagsterInstance.get() as instance:
         runs = run_everything(instance)
     return runs, time.perf_counter() - started
@@ -185,6 +185,49 @@ def _print_marts(conninfo: str) -> None:
     console.print(table)
 
 
+def _print_model(conninfo: str) -> None:
+    """The champion's holdout metrics against the baseline, and the best-scored open leads."""
+    from ml.registry import CHAMPION, MODEL_NAME, configure, tracking_uri
+
+    client = configure(tracking_uri(get_settings()))
+    try:
+        model = client.get_registered_model(MODEL_NAME)
+    except Exception:  # nothing registered: the pipeline table above says why
+        console.print("[yellow]no model registered (see the pipeline runs above)[/yellow]")
+        return
+    version = model.aliases.get(CHAMPION)
+    if version is None:
+        console.print("[yellow]no champion model yet[/yellow]")
+        return
+    found = client.get_model_version(MODEL_NAME, str(version))
+    metrics = client.get_run(str(found.run_id)).data.metrics
+    table = Table(title=f"Model {MODEL_NAME} v{version} (champion) on the most recent holdout")
+    for column in ("metric", "XGBoost", "logistic baseline"):
+        table.add_column(column, justify="left" if column == "metric" else "right")
+    for name in ("roc_auc", "pr_auc", "log_loss", "brier", "ece", "top_decile_lift",
+                 "top_decile_capture"):  # fmt: skip
+        model_value, baseline_value = metrics.get(name), metrics.get(f"baseline_{name}")
+        table.add_row(
+            name,
+            "–" if model_value is None else f"{model_value:.4f}",
+            "–" if baseline_value is None else f"{baseline_value:.4f}",
+        )
+    table.add_row("gate", found.tags.get("gate.reason", "–"), "")
+    console.print(table)
+    with psycopg.connect(conninfo) as conn:
+        top = conn.execute(
+            """select lead_id, source, current_stage, score, score_decile, reason_codes
+               from marts.scored_leads where score is not null order by score_rank limit 10"""
+        ).fetchall()
+    table = Table(title="Top open leads by score (marts.scored_leads, what the CRM reads)")
+    for column in ("lead", "source", "stage", "score", "decile", "top reasons"):
+        table.add_column(column, justify="right" if column in ("score", "decile") else "left")
+    for lead_id, source, stage, score, decile, reasons in top:
+        why = "; ".join(r["text"] for r in reasons[:2])
+        table.add_row(str(lead_id), source, stage, f"{score:.3f}", str(decile), why)
+    console.print(table)
+
+
 def run_demo(*, leads: int, seed: int) -> int:
     from hk_cli.progress import count_progress
     from hk_core.db import database_url
@@ -277,6 +320,7 @@ def run_demo(*, leads: int, seed: int) -> int:
     console.print(table)
     _print_pipelines(conninfo, pipeline_runs, pipeline_seconds)
     _print_marts(conninfo)
+    _print_model(conninfo)
     console.print(
         "Next: [bold]uv run hk serve[/bold] for the API, "
         "[bold]uv run hk ui[/bold] for the Dagster UI, "
