@@ -233,6 +233,32 @@ def dbt(ctx: typer.Context) -> None:
     sys.exit(subprocess.run(command, env=env, cwd=DBT_PROJECT_DIR).returncode)
 
 
+mlflow_app = typer.Typer(help="The MLflow tracking store and model registry.", no_args_is_help=True)
+app.add_typer(mlflow_app, name="mlflow")
+
+
+@mlflow_app.command("ui")
+def mlflow_ui(
+    port: Annotated[int, typer.Option("--port")] = 5000,
+    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+) -> None:
+    """The MLflow UI on the platform's tracking store (runs, the lead_conversion registry)."""
+    import os
+    import subprocess
+
+    from ml.registry import artifact_root, tracking_uri
+
+    settings = get_settings()
+    _conninfo()
+    uri = tracking_uri(settings)
+    command = [
+        str(Path(sys.executable).with_name("mlflow")), "ui", "--backend-store-uri", uri,
+        "--default-artifact-root", artifact_root(settings), "--host", host, "--port", str(port),
+    ]  # fmt: skip
+    env = os.environ | {"MLFLOW_DISABLE_TELEMETRY": "true"}
+    sys.exit(subprocess.run(command, env=env).returncode)
+
+
 @app.command()
 def demo(
     leads: Annotated[
