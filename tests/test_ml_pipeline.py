@@ -4,22 +4,17 @@ synthetic feature table, not by dbt, so the model has a known signal to find).""
 
 from __future__ import annotations
 
-import secrets
-
 import dagster as dg
 import numpy as np
 import psycopg
 import pytest
+from ml_fixtures import synthetic_marts_database
 
-from hk_core.db import ensure_database, with_database
 from hk_core.features import KEY_COLUMNS
-from hk_core.migrate import upgrade
 from hk_core.settings import Settings
 from hk_pipelines.defs.common.resources import MlflowResource, PostgresResource
 from hk_pipelines.defs.ml.assets import champion_gate, lead_conversion_model, lead_scores
-from ml.data import write_arrow
 from ml.registry import CHALLENGER, CHAMPION, MODEL_NAME, artifact_root, configure, tracking_uri
-from ml.synthetic import synthetic_feature_table
 
 N_LEADS = 6_000
 FAST = {"nthread": 1, "max_depth": 3, "learning_rate": 0.1}
@@ -28,30 +23,19 @@ FAST = {"nthread": 1, "max_depth": 3, "learning_rate": 0.1}
 @pytest.fixture(scope="module")
 def ml_db(server_url, tmp_path_factory):
     """A database with marts.lead_training_set / marts.lead_features and the open-lead table."""
-    name = f"hk_mltest_{secrets.token_hex(4)}"
-    ensure_database(server_url, name)
-    url = with_database(server_url, name)
-    upgrade(url)
-    book = synthetic_feature_table(N_LEADS, 11)
-    features = book.select([c for c in book.column_names if c != "is_converted"])
-    with psycopg.connect(url, autocommit=True) as conn:
-        for schema in ("marts", "intermediate"):
-            conn.execute(f"create schema {schema}")
-        write_arrow(conn, book, "marts.lead_training_set", create=True)
-        write_arrow(conn, features, "marts.lead_features", create=True)
-        # every tenth lead has closed: the rescoring skips it
-        conn.execute(
-            "create table intermediate.int_lead_outcomes as "
-            "select lead_id, lead_id % 10 <> 0 as is_open from marts.lead_features"
+    with synthetic_marts_database(server_url, "hk_mltest", N_LEADS, 11) as url:
+        with psycopg.connect(url, autocommit=True) as conn:
+            # every tenth lead has closed: the rescoring skips it
+            conn.execute("create schema intermediate")
+            conn.execute(
+                "create table intermediate.int_lead_outcomes as "
+                "select lead_id, lead_id % 10 <> 0 as is_open from marts.lead_features"
+            )
+        settings = Settings(database_url=url, home=tmp_path_factory.mktemp("ml-home"))
+        store = MlflowResource(
+            tracking_uri=tracking_uri(settings), artifact_root=artifact_root(settings)
         )
-    settings = Settings(database_url=url, home=tmp_path_factory.mktemp("ml-home"))
-    store = MlflowResource(
-        tracking_uri=tracking_uri(settings), artifact_root=artifact_root(settings)
-    )
-    yield url, store
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        for db in (name, f"{name}_mlflow"):
-            conn.execute(f'drop database if exists "{db}" with (force)')
+        yield url, store
 
 
 def _run(assets, url, store, instance, run_config=None, raise_on_error=True):

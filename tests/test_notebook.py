@@ -3,21 +3,16 @@ its own (marts written from the synthetic feature table) and a real MLflow datab
 
 from __future__ import annotations
 
-import secrets
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import nbformat
-import psycopg
 import pytest
+from ml_fixtures import synthetic_marts_database
 from nbclient import NotebookClient
 
-from hk_core.db import ensure_database, with_database
-from hk_core.migrate import upgrade
 from hk_core.settings import Settings, get_settings
-from ml.data import write_arrow
 from ml.registry import CHALLENGER, CHAMPION, MODEL_NAME, configure, tracking_uri
-from ml.synthetic import synthetic_feature_table
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "ml" / "notebooks" / "lead_conversion.ipynb"
@@ -28,29 +23,17 @@ N_LEADS = 5_000
 def notebook_db(server_url, tmp_path, monkeypatch):
     """A database with marts.lead_training_set / marts.lead_features, named by the ``HK_*``
     variables the kernel inherits (a kernel is a child process of this one)."""
-    name = f"hk_nbtest_{secrets.token_hex(4)}"
-    ensure_database(server_url, name)
-    url = with_database(server_url, name)
-    upgrade(url)
-    book = synthetic_feature_table(N_LEADS, 7)
-    features = book.select([c for c in book.column_names if c != "is_converted"])
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("create schema marts")
-        write_arrow(conn, book, "marts.lead_training_set", create=True)
-        write_arrow(conn, features, "marts.lead_features", create=True)
-    home = tmp_path / "hk-home"
-    monkeypatch.setenv("HK_DATABASE_URL", url)
-    monkeypatch.setenv("HK_HOME", str(home))
-    monkeypatch.delenv("HK_MLFLOW_TRACKING_URI", raising=False)
-    monkeypatch.delenv("HK_LAKE_URL", raising=False)
-    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
-    monkeypatch.setenv("MPLBACKEND", "Agg")
-    get_settings.cache_clear()
-    yield url, Settings(database_url=url, home=home)
-    get_settings.cache_clear()
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        for db in (name, f"{name}_mlflow"):
-            conn.execute(f'drop database if exists "{db}" with (force)')
+    with synthetic_marts_database(server_url, "hk_nbtest", N_LEADS, 7) as url:
+        home = tmp_path / "hk-home"
+        monkeypatch.setenv("HK_DATABASE_URL", url)
+        monkeypatch.setenv("HK_HOME", str(home))
+        monkeypatch.delenv("HK_MLFLOW_TRACKING_URI", raising=False)
+        monkeypatch.delenv("HK_LAKE_URL", raising=False)
+        monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+        monkeypatch.setenv("MPLBACKEND", "Agg")
+        get_settings.cache_clear()
+        yield url, Settings(database_url=url, home=home)
+        get_settings.cache_clear()
 
 
 def _outputs(nb, kind: str) -> list[dict]:
