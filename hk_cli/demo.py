@@ -94,12 +94,11 @@ def _print_pipelines(conninfo: str, runs, seconds: float) -> None:
     for column in ("pipeline", "days", "result", "run"):
         table.add_column(column)
     for run in runs:
-        days = (
-            f"{run.first_day} .. {run.last_day}"
-            if run.first_day
-            else ("–" if run.run_id else "no data")
-        )
-        table.add_row(run.name, days, "ok" if run.success else "FAILED", (run.run_id or "")[:8])
+        days = f"{run.first_day} .. {run.last_day}" if run.first_day else "–"
+        result = "ok" if run.success else "FAILED"
+        if run.note:
+            result += f": {run.note}"
+        table.add_row(run.name, days, result, (run.run_id or "")[:8])
     console.print(table)
     lake = Lake.from_settings()
     with psycopg.connect(conninfo) as conn:
@@ -196,12 +195,13 @@ def _print_model(conninfo: str) -> None:
         console.print("[yellow]no model registered (see the pipeline runs above)[/yellow]")
         return
     version = model.aliases.get(CHAMPION)
+    role = "champion"
     if version is None:
-        console.print("[yellow]no champion model yet[/yellow]")
-        return
+        # Show the refused challenger: why it was refused is the interesting part.
+        version, role = max(int(v.version) for v in model.latest_versions), "not promoted"
     found = client.get_model_version(MODEL_NAME, str(version))
     metrics = client.get_run(str(found.run_id)).data.metrics
-    table = Table(title=f"Model {MODEL_NAME} v{version} (champion) on the most recent holdout")
+    table = Table(title=f"Model {MODEL_NAME} v{version} ({role}) on the most recent holdout")
     for column in ("metric", "XGBoost", "logistic baseline"):
         table.add_column(column, justify="left" if column == "metric" else "right")
     for name in ("roc_auc", "pr_auc", "log_loss", "brier", "ece", "top_decile_lift",
@@ -214,6 +214,9 @@ def _print_model(conninfo: str) -> None:
         )
     table.add_row("gate", found.tags.get("gate.reason", "–"), "")
     console.print(table)
+    if role != "champion":
+        console.print("[yellow]no champion yet, so no scores: the gate's reason is above[/yellow]")
+        return
     with psycopg.connect(conninfo) as conn:
         top = conn.execute(
             """select lead_id, source, current_stage, score, score_decile, reason_codes

@@ -180,7 +180,21 @@ def train_and_score(instance: dg.DagsterInstance) -> list[PipelineRun]:
     ok = result.success or (model_built and refused)
     note = gate[0].description or "" if gate else ""
     runs = [PipelineRun("model training + gate", None, None, result.run_id, ok, note=note)]
-    if ok:
+    if ok and not _has_champion():
+        runs.append(PipelineRun("scoring", None, None, None, True, note="skipped: no champion"))
+    elif ok:
         scoring = materialize_all(SCORING_ASSETS, instance, SCORING_SELECTION)
         runs.append(PipelineRun("scoring", None, None, scoring.run_id, scoring.success))
     return runs
+
+
+def _has_champion() -> bool:
+    from mlflow.exceptions import MlflowException
+
+    from ml.registry import CHAMPION, MODEL_NAME, configure, tracking_uri
+
+    try:
+        model = configure(tracking_uri(get_settings())).get_registered_model(MODEL_NAME)
+    except MlflowException:
+        return False
+    return CHAMPION in model.aliases
