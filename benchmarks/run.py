@@ -1,6 +1,8 @@
-"""`make bench`: both benchmarks, one after the other (never both at once: they share the cores).
+"""`make bench`: the benchmarks, one after the other (never at once: they share the cores).
 
 uv run python benchmarks/run.py [--rows 100000]   # --rows is passed to bench_import.py
+
+bench_dbt.py (100k and 1M leads) takes about an hour on its own; it is last.
 """
 
 from __future__ import annotations
@@ -14,4 +16,5 @@ HERE = Path(__file__).resolve().parent
 if __name__ == "__main__":
     api = subprocess.run([sys.executable, str(HERE / "bench_api.py")])
     bulk = subprocess.run([sys.executable, str(HERE / "bench_import.py"), *sys.argv[1:]])
-    sys.exit(api.returncode or bulk.returncode)
+    dbt = subprocess.run([sys.executable, str(HERE / "bench_dbt.py")])
+    sys.exit(api.returncode or bulk.returncode or dbt.returncode)
