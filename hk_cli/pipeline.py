@@ -25,7 +25,8 @@ def _run(first: date | None, last: date | None) -> None:
 
     upgrade(database_url())
     prepare_dagster_home()
-    runs = run_everything(first=first, last=last)
+    # A backfill rebuilds days; training and rescoring belong to `hk pipeline run` and the schedules.
+    runs = run_everything(first=first, last=last, train=first is None)
     failed = False
     for run in runs:
         if run.run_id is None:
