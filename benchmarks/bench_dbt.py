@@ -69,6 +69,12 @@ def db(sql: str) -> str:
         sys.exit(f"psql failed: {error.stderr.strip()}\n{sql}")
 
 
+def drop_databases() -> None:
+    """The benchmark database, and the MLflow one `hk pipeline run` creates beside it."""
+    for name in (DB, f"{DB}_mlflow"):
+        psql(f"drop database if exists {name} with (force)", url=SERVER_URL)
+
+
 def run_hk(args: list[str], env: dict[str, str], *, ok: tuple[int, ...] = (0,)) -> str:
     """`hk …`; the imports exit 1 when the book's bad-on-purpose rows are rejected."""
     print("$ hk", shlex.join(args), flush=True)
@@ -423,7 +429,7 @@ def main() -> int:
     )
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     try:
-        psql(f"drop database if exists {DB} with (force)", url=SERVER_URL)
+        drop_databases()
         psql(f"create database {DB}", url=SERVER_URL)
         run_hk(["db", "upgrade"], env)
         base_started = time.monotonic()
@@ -443,7 +449,7 @@ def main() -> int:
         print(f"whole benchmark: {time.monotonic() - started:.0f} s")
     finally:
         if not args.keep_db:
-            psql(f"drop database if exists {DB} with (force)", url=SERVER_URL)
+            drop_databases()
         shutil.rmtree(work, ignore_errors=True)
     return 0
 

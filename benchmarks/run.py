@@ -2,7 +2,7 @@
 
 uv run python benchmarks/run.py [--rows 100000]   # --rows is passed to bench_import.py
 
-bench_dbt.py (100k and 1M leads) takes about an hour on its own; it is last.
+bench_dbt.py (100k and 1M leads) takes about 40 minutes on its own; it is last.
 """
 
 from __future__ import annotations
