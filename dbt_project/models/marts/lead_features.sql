@@ -65,6 +65,10 @@ earlier_contacts as (
     inner join leads as earlier
         on
             new_leads.phone_hash = earlier.phone_hash
+            -- only real numbers: an unparseable phone ("call after 5") hashes its few digits,
+            -- and thousands of leads sharing it made this join quadratic (benchmarks/README.md)
+            and new_leads.phone_e164 is not null
+            and earlier.phone_e164 is not null
             and (earlier.received_at, earlier.lead_id) < (new_leads.received_at, new_leads.lead_id)
 
 ),
