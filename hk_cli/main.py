@@ -221,12 +221,10 @@ def dbt(ctx: typer.Context) -> None:
     import os
     import subprocess
 
-    from hk_core.dbt_env import DBT_PROJECT_DIR, QUIET_DBT_ENV, dbt_env, dbt_executable
+    from hk_core.dbt_env import DBT_PROJECT_DIR, dbt_env, dbt_executable, static_dbt_env
 
     if ctx.args[:1] and ctx.args[0] in ("parse", "deps", "clean", "--version", "--help"):
-        # No database needed: the manifest must not depend on who prepared it.
-        env = {k: v for k, v in os.environ.items() if not k.startswith("HK_DBT_")}
-        env |= QUIET_DBT_ENV
+        env = static_dbt_env(dict(os.environ))  # no database needed
     else:
         env = os.environ | dbt_env(_conninfo())
     command = [dbt_executable(), *ctx.args]

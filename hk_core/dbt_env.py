@@ -26,6 +26,12 @@ def dbt_executable() -> str:
     return str(beside_python) if beside_python.exists() else "dbt"
 
 
+def static_dbt_env(environ: dict[str, str]) -> dict[str, str]:
+    """The environment for dbt commands that need no database (parse, deps, clean): without
+    HK_DBT_*, so the manifest does not depend on who prepared it."""
+    return {k: v for k, v in environ.items() if not k.startswith("HK_DBT_")} | QUIET_DBT_ENV
+
+
 def dbt_env(url: str, *, target: str | None = None) -> dict[str, str]:
     """The ``HK_DBT_*`` variables for a libpq URL (TCP or a unix-socket ``host=`` query)."""
     parts = urlsplit(url)

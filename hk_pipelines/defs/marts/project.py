@@ -13,7 +13,7 @@ from pathlib import Path
 
 from dagster_dbt import DbtProject
 
-from hk_core.dbt_env import DBT_PROJECT_DIR, QUIET_DBT_ENV, dbt_executable
+from hk_core.dbt_env import DBT_PROJECT_DIR, dbt_executable, static_dbt_env
 from hk_core.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -37,7 +37,7 @@ def manifest_is_stale() -> bool:
 def prepare_manifest() -> Path:
     """``dbt parse`` into dbt_project/target (no database connection needed)."""
     # The manifest must not depend on who prepared it: relation names carry the database.
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HK_DBT_")} | QUIET_DBT_ENV
+    env = static_dbt_env(dict(os.environ))
     subprocess.run(
         [dbt_executable(), "parse", "--quiet", "--project-dir", str(DBT_PROJECT_DIR)],
         check=True,
