@@ -42,9 +42,27 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = False
 
+    # Online scoring (serving/): which registered model answers, and how it is kept fresh.
+    scoring_enabled: bool = Field(default=True, description="Load a model and serve scores.")
+    model_name: str = "lead_conversion"
+    model_alias: str = "champion"
+    model_poll_seconds: float = Field(default=30.0, gt=0, description="Alias watch interval.")
+    model_load_timeout_seconds: float = Field(default=60.0, gt=0)
+    model_cache_dir: Path | None = Field(
+        default=None, description="Last loaded model, to start without MLflow; <home>/models."
+    )
+    score_batch_max: int = Field(default=500, ge=1, description="Lead ids per batch call.")
+    decile_refresh_seconds: float = Field(default=300.0, gt=0)
+    feature_cache_ttl_seconds: int = Field(default=3600, ge=1)
+    sentry_dsn: SecretStr | None = None
+
     @property
     def lake_root(self) -> str:
         return self.lake_url or str((self.home / "lake").resolve())
+
+    @property
+    def model_cache_path(self) -> Path:
+        return self.model_cache_dir or self.home / "models"
 
     @property
     def embedded(self) -> bool:
