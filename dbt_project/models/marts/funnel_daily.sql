@@ -11,15 +11,18 @@
     )
 }}
 
+-- The import CTEs are inlined (not materialized): each is read twice, and Postgres would
+-- otherwise copy the whole book to temp files before the day's filter (docs/marts.md,
+-- Performance).
 with
 
-leads as (
+leads as not materialized (
 
     select * from {{ ref('stg_enriched_leads') }}
 
 ),
 
-stage_events as (
+stage_events as not materialized (
 
     select * from {{ ref('stg_lead_stage_events') }}
 

@@ -12,9 +12,12 @@
     )
 }}
 
+-- The import CTE is inlined (not materialized): read four times, Postgres would otherwise
+-- copy the whole book to a temp file before the day's filter, and the joins to earlier leads
+-- could not use the indexes of raw.enriched_leads (docs/marts.md, Performance).
 with
 
-leads as (
+leads as not materialized (
 
     select * from {{ ref('stg_enriched_leads') }}
 
