@@ -92,7 +92,8 @@ class Forest:
     def _walk(self, matrix: np.ndarray, contributions: np.ndarray | None) -> np.ndarray:
         """Leaf position (rows, trees) of each row in each tree; adds Saabas credits."""
         rows = matrix.shape[0]
-        values = matrix.astype(np.float32, copy=False)  # XGBoost compares in float32
+        with np.errstate(over="ignore"):  # beyond float32's range is ±inf, as in XGBoost
+            values = matrix.astype(np.float32, copy=False)  # XGBoost compares in float32
         trees = np.arange(self.n_trees)
         node = np.zeros((rows, self.n_trees), dtype=np.intp)
         row_index = np.arange(rows)[:, None]

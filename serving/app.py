@@ -15,10 +15,13 @@ from hk_core.migrate import upgrade
 from hk_core.pii import PiiHasher
 from hk_core.settings import Settings, get_settings
 from serving.errors import validation_error_handler
+from serving.features import FeatureStore
 from serving.middleware import BodyLimitMiddleware, MetricsMiddleware
+from serving.model import ModelHolder, registry_uri
 from serving.ratelimit import make_rate_limiter
-from serving.routers import health, leads
+from serving.routers import health, leads, scores
 from serving.state import AppState
+from serving.telemetry import instrument
 
 log = get_logger(__name__)
 
@@ -43,11 +46,22 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
             default_region=settings.default_phone_region,
             check_deliverability=settings.email_check_deliverability,
         )
-        app.state.hk = AppState(settings, url, pool, hasher, limiter)
-        log.info("api ready", embedded=settings.embedded, redis=bool(settings.redis_url))
+        features = FeatureStore(pool, settings.redis_url, settings.feature_cache_ttl_seconds)
+        model = ModelHolder(settings, registry_uri(settings, url))
+        if settings.scoring_enabled:
+            await model.start(pool)
+        else:
+            model.unavailable = "scoring is switched off (HK_SCORING_ENABLED=false)"
+        app.state.hk = AppState(settings, url, pool, hasher, limiter, model, features)
+        log.info(
+            "api ready", embedded=settings.embedded, redis=bool(settings.redis_url),
+            model=model.describe(),
+        )  # fmt: skip
         try:
             yield
         finally:
+            await model.stop()
+            await features.close()
             await limiter.close()
             await pool.close()
 
@@ -60,10 +74,12 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.add_exception_handler(RequestValidationError, validation_error_handler)  # type: ignore[arg-type]
     app.include_router(health.router)
     app.include_router(leads.router)
+    app.include_router(scores.router)
 
     def body_limit(path: str) -> int:
         return settings.max_bulk_body_bytes if path.endswith("/bulk") else settings.max_body_bytes
 
     app.add_middleware(BodyLimitMiddleware, limit_for=body_limit)
     app.add_middleware(MetricsMiddleware)
+    instrument(app, settings)
     return app

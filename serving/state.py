@@ -8,6 +8,8 @@ from psycopg_pool import AsyncConnectionPool
 
 from hk_core.pii import PiiHasher
 from hk_core.settings import Settings
+from serving.features import FeatureStore
+from serving.model import ModelHolder
 from serving.ratelimit import RateLimiter
 
 
@@ -18,5 +20,7 @@ class AppState:
     pool: AsyncConnectionPool
     hasher: PiiHasher
     rate_limiter: RateLimiter
+    model: ModelHolder
+    features: FeatureStore
     # prefix -> (key_id, digest, fetched_at): saves a database round trip per request.
     key_cache: dict[str, tuple[int, bytes, float]] = field(default_factory=dict)

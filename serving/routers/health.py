@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from serving.deps import State
 
@@ -14,9 +14,19 @@ router = APIRouter(tags=["health"])
 READY_TIMEOUT_SECONDS = 2.0
 
 
+class ModelStatus(BaseModel):
+    status: str = Field(description="ok | degraded (registry unreachable) | no_model")
+    name: str
+    alias: str
+    version: str | None = None
+    source: str | None = Field(None, description="registry, or cache (the local copy)")
+    problem: str | None = None
+
+
 class Health(BaseModel):
-    status: str
+    status: str = Field(description="ok | degraded | unavailable")
     database: str | None = None
+    model: ModelStatus | None = None
 
 
 @router.get("/health/live", response_model=Health, summary="The process is up")
@@ -27,17 +37,21 @@ async def live() -> Any:
 @router.get(
     "/health/ready",
     response_model=Health,
-    summary="The database is reachable",
+    summary="The database is reachable; the model's state",
+    description="200 while requests can be served: `degraded` means the model registry is "
+    "unreachable and the last loaded model answers. 503 when the database is unreachable.",
     responses={503: {"model": Health, "description": "Not ready"}},
 )
 async def ready(state: State, response: Response) -> Any:
+    model = state.model.describe()
     try:
         async with state.pool.connection(timeout=READY_TIMEOUT_SECONDS) as conn:
             await conn.execute("select 1")
     except Exception as exc:  # any failure to reach the database means "not ready"
         response.status_code = 503
-        return {"status": "unavailable", "database": type(exc).__name__}
-    return {"status": "ok", "database": "ok"}
+        return {"status": "unavailable", "database": type(exc).__name__, "model": model}
+    status = "degraded" if model["status"] == "degraded" else "ok"
+    return {"status": status, "database": "ok", "model": model}
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)

@@ -13,6 +13,8 @@ import dagster as dg
 from dagster_dbt import DbtCliResource, dbt_assets
 
 from hk_core.dbt_env import export_dbt_env
+from hk_core.feature_cache import invalidate as invalidate_feature_cache
+from hk_core.settings import get_settings
 from hk_pipelines.defs.common.partitions import DAILY, SINGLE_RUN
 from hk_pipelines.defs.common.resources import PostgresResource
 from hk_pipelines.defs.marts.project import dbt_project
@@ -86,6 +88,8 @@ def dbt_daily_models(
     context.log.info(f"dbt build over {dbt_vars['min_date']} .. {dbt_vars['max_date']}")
     invocation = dbt.cli(["build", "--vars", json.dumps(dbt_vars)], context=context)
     yield from with_row_counts(invocation.stream(), postgres)
+    # lead_features changed: the API's cached feature rows are stale now.
+    invalidate_feature_cache(get_settings(), why="lead_features rebuilt")
 
 
 @dbt_assets(

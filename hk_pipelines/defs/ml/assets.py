@@ -2,6 +2,8 @@
 
 import dagster as dg
 
+from hk_core.feature_cache import invalidate as invalidate_feature_cache
+from hk_core.settings import get_settings
 from hk_pipelines.defs.common.resources import MlflowResource, PostgresResource
 
 
@@ -115,6 +117,7 @@ def lead_scores(
         raise dg.Failure("no champion model yet: materialise lead_conversion_model first")
     context.log.info(f"rescoring open leads with lead_conversion v{champion.version}")
     summary = rescore(postgres.conninfo(), champion, approximate_reasons=not config.exact_reasons)
+    invalidate_feature_cache(get_settings(), why=f"rescored with v{summary.model_version}")
     context.log.info(
         f"scored {summary.rows:,} leads in {summary.seconds:.1f} s "
         f"({summary.history_rows_added:,} new history rows)"

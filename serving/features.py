@@ -1,0 +1,111 @@
+"""Online features: rows of ``marts.lead_features`` by lead id, through an optional Redis cache.
+
+The rows are the ones the batch scores (same table, same columns, same encoder), so an online
+score can only differ from the batch score if the row changed in between. No pandas here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+
+import orjson
+from prometheus_client import Counter
+from psycopg import sql
+from psycopg_pool import AsyncConnectionPool
+
+from hk_core.feature_cache import GENERATION_KEY, lead_key
+from hk_core.logging import get_logger
+
+log = get_logger(__name__)
+
+FEATURE_CACHE = Counter(
+    "hk_feature_cache_requests_total", "Online feature lookups by result (hit, miss, error)",
+    ["result"],
+)  # fmt: skip
+FEATURE_TABLE = "marts.lead_features"
+
+Row = dict[str, Any]
+
+
+def _plain(value: Any) -> Any:
+    return float(value) if isinstance(value, Decimal) else value
+
+
+class FeatureStore:
+    def __init__(
+        self, pool: AsyncConnectionPool, redis_url: str | None = None, ttl_seconds: int = 3600
+    ):
+        self.pool = pool
+        self.ttl_seconds = ttl_seconds
+        self._redis: Any = None
+        if redis_url:
+            import redis.asyncio as redis
+
+            self._redis = redis.from_url(redis_url, socket_timeout=1.0)
+        self._queries: dict[tuple[str, ...], sql.Composed] = {}
+
+    def _query(self, columns: tuple[str, ...]) -> sql.Composed:
+        query = self._queries.get(columns)
+        if query is None:
+            query = sql.SQL("select lead_id, {} from {} where lead_id = any(%s)").format(
+                sql.SQL(", ").join(sql.Identifier(c) for c in columns),
+                sql.SQL(FEATURE_TABLE),
+            )
+            self._queries[columns] = query
+        return query
+
+    async def _from_database(self, ids: Sequence[int], columns: tuple[str, ...]) -> dict[int, Row]:
+        async with self.pool.connection() as conn:
+            cursor = await conn.execute(self._query(columns), (list(ids),))
+            found = await cursor.fetchall()
+        return {
+            row[0]: {name: _plain(value) for name, value in zip(columns, row[1:], strict=True)}
+            for row in found
+        }
+
+    async def get(self, ids: Sequence[int], columns: tuple[str, ...]) -> dict[int, Row]:
+        """The feature rows of ``ids`` that exist (absent ids are simply missing)."""
+        if self._redis is None:
+            return await self._from_database(ids, columns)
+        try:
+            cached = await self._redis.mget([GENERATION_KEY, *(lead_key(i) for i in ids)])
+        except Exception as error:  # noqa: BLE001 -- the cache is an optimisation
+            FEATURE_CACHE.labels("error").inc(len(ids))
+            log.warning("feature cache unreachable; reading Postgres", error=str(error))
+            return await self._from_database(ids, columns)
+        generation = int(cached[0] or 0)
+        rows: dict[int, Row] = {}
+        missing: list[int] = []
+        for lead_id, raw in zip(ids, cached[1:], strict=True):
+            entry = orjson.loads(raw) if raw else None
+            if entry is not None and entry["g"] == generation and set(columns) <= entry["f"].keys():
+                rows[lead_id] = entry["f"]
+            else:
+                missing.append(lead_id)
+        if rows:
+            FEATURE_CACHE.labels("hit").inc(len(rows))
+        if missing:
+            FEATURE_CACHE.labels("miss").inc(len(missing))
+            fetched = await self._from_database(missing, columns)
+            rows.update(fetched)
+            try:
+                async with self._redis.pipeline(transaction=False) as pipe:
+                    for lead_id, row in fetched.items():
+                        value = orjson.dumps({"g": generation, "f": row})
+                        pipe.set(lead_key(lead_id), value, ex=self.ttl_seconds)
+                    await pipe.execute()
+            except Exception as error:  # noqa: BLE001
+                log.warning("feature cache not filled", error=str(error))
+        return rows
+
+    async def lead_exists(self, lead_id: int) -> bool:
+        """Whether the lead was received at all (app.leads), to explain a missing feature row."""
+        async with self.pool.connection() as conn:
+            cursor = await conn.execute("select 1 from app.leads where lead_id = %s", (lead_id,))
+            return await cursor.fetchone() is not None
+
+    async def close(self) -> None:
+        if self._redis is not None:
+            await self._redis.aclose()

@@ -1,0 +1,436 @@
+"""Online scoring against real servers: Postgres marts, a real MLflow store, the real API.
+
+A synthetic book (known signal) is written as the marts, a model is trained, registered and
+promoted in MLflow's database store, the nightly rescoring writes ml.lead_scores, and the
+API (uvicorn on loopback) must agree with that batch for every lead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+from ml_fixtures import synthetic_marts_database
+from psycopg.conninfo import conninfo_to_dict
+
+from hk_core.apikeys import create_api_key
+from hk_core.db import with_driver
+from hk_core.feature_cache import invalidate
+from hk_core.settings import Settings
+from ml.registry import CHAMPION, MODEL_NAME, artifact_root, configure, load_champion, tracking_uri
+from ml.scoring import rescore
+from ml.workflow import load_training_set, train_and_register
+from serving.app import create_app
+from serving.background import BackgroundServer
+from serving.telemetry import tracing_configured
+
+N_LEADS = 2400
+FAST = {"nthread": 1, "max_depth": 3, "learning_rate": 0.1}
+SCHEMATHESIS = str(Path(sys.executable).with_name("schemathesis"))
+REDIS_URL = os.environ.get("HK_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+def _promote(uri: str, version: str) -> None:
+    configure(uri).set_registered_model_alias(MODEL_NAME, CHAMPION, version)
+
+
+def _train(url: str, uri: str, artifacts: str, **params) -> str:
+    result = train_and_register(
+        load_training_set(url), uri=uri, artifacts=artifacts, xgb_params={**FAST, **params}
+    )
+    return result.logged.version
+
+
+@pytest.fixture(scope="module")
+def book(server_url, tmp_path_factory):
+    """Marts, a champion (v1), last night's batch scores, an API key."""
+    with synthetic_marts_database(server_url, "hk_scoring", N_LEADS, 23) as url:
+        home = tmp_path_factory.mktemp("scoring-home")
+        settings = Settings(database_url=url, home=home)
+        uri, artifacts = tracking_uri(settings), artifact_root(settings)
+        version = _train(url, uri, artifacts)
+        _promote(uri, version)
+        champion = load_champion(uri)
+        assert champion is not None
+        rescore(url, champion, features_sql="marts.lead_features", approximate_reasons=True)
+        with psycopg.connect(url, autocommit=True) as conn:
+            key = create_api_key(conn, "scoring-tests")[1]
+        yield {"url": url, "uri": uri, "artifacts": artifacts, "home": home, "key": key,
+               "version": version}  # fmt: skip
+
+
+def _settings(book, **overrides) -> Settings:
+    values = {
+        "database_url": book["url"], "home": book["home"], "rate_limit_per_minute": 10**9,
+        "model_poll_seconds": 0.25, "log_level": "WARNING",
+    }  # fmt: skip
+    return Settings(**{**values, **overrides})
+
+
+@pytest.fixture(scope="module")
+def api(book):
+    headers = {"X-API-Key": book["key"]}
+    with (
+        BackgroundServer(create_app(_settings(book), migrate=False)) as base,
+        httpx.Client(base_url=base, headers=headers, timeout=30) as client,
+    ):
+        yield client
+
+
+def _batch(url: str) -> dict[int, tuple[float, str, list]]:
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "select lead_id, score, model_version, reason_codes from ml.lead_scores"
+        ).fetchall()
+    return {r[0]: (r[1], r[2], r[3]) for r in rows}
+
+
+def test_every_online_score_equals_the_batch_score(api, book):
+    batch = _batch(book["url"])
+    assert len(batch) == N_LEADS
+    ids = sorted(batch)
+    online = {}
+    for start in range(0, len(ids), 500):
+        response = api.post("/v1/scores:batch", json={"lead_ids": ids[start : start + 500]})
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["not_scored"] == []
+        online.update({s["lead_id"]: s for s in body["scores"]})
+    assert online.keys() == batch.keys()
+    worst = max(abs(online[i]["score"] - batch[i][0]) for i in ids)
+    assert worst <= 1e-6, worst
+    assert {s["model_version"] for s in online.values()} == {book["version"]}
+    assert {batch[i][1] for i in ids} == {book["version"]}
+    # Same contributions method as the batch (Saabas): the same reasons, in the same order.
+    same = sum(
+        [r["feature"] for r in online[i]["reasons"]] == [r["feature"] for r in batch[i][2]]
+        for i in ids
+    )
+    assert same >= 0.99 * len(ids)
+    # The last batch's deciles: each tenth of the book in its decile, give or take ties.
+    counts = [sum(s["decile"] == d for s in online.values()) for d in range(1, 11)]
+    assert all(abs(c - N_LEADS / 10) <= N_LEADS / 50 for c in counts), counts
+
+
+def test_one_lead_score_names_its_version_and_reasons(api, book):
+    batch = _batch(book["url"])
+    lead_id = max(batch, key=lambda i: batch[i][0])  # the best lead has positive reasons
+    response = api.get(f"/v1/leads/{lead_id}/score")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["lead_id"] == lead_id
+    assert abs(body["score"] - batch[lead_id][0]) <= 1e-6
+    assert body["model_version"] == book["version"]
+    assert response.headers["x-model-version"] == f"{MODEL_NAME}/{book['version']}"
+    assert body["decile"] == 1
+    assert 1 <= len(body["reasons"]) <= 3
+    assert [r["text"] for r in body["reasons"]] == [r["text"] for r in batch[lead_id][2]]
+    contributions = [r["contribution"] for r in body["reasons"]]
+    assert contributions == sorted(contributions, reverse=True) and contributions[-1] > 0
+
+
+def test_unknown_and_unready_leads_say_why(api, book):
+    assert api.get("/v1/leads/999999999/score").status_code == 404
+    lead = {
+        "source": "web_form", "external_id": "SCORE-409", "received_at": "2026-11-20T12:00:00Z",
+        "first_name": "Ana", "last_name": "Reyes", "email": "ana.reyes@example.com",
+        "property_street": "9 Elm St", "property_city": "Austin", "property_state": "TX",
+        "property_zip": "78702",
+    }  # fmt: skip
+    with psycopg.connect(book["url"], autocommit=True) as conn:  # clear of the synthetic ids
+        conn.execute("alter table app.leads alter column lead_id restart with 10000000")
+    created = api.post("/v1/leads", json=lead)
+    assert created.status_code == 201, created.text
+    lead_id = created.json()["lead_id"]
+    response = api.get(f"/v1/leads/{lead_id}/score")
+    assert response.status_code == 409
+    assert "not in the feature store yet" in response.json()["detail"]
+    batch = api.post("/v1/scores:batch", json={"lead_ids": [lead_id, 1]}).json()
+    assert [s["lead_id"] for s in batch["scores"]] == [1]
+    assert [m["lead_id"] for m in batch["not_scored"]] == [lead_id]
+
+
+def test_what_if_payload_is_scored_and_checked_against_the_signature(api, book):
+    with psycopg.connect(book["url"]) as conn:
+        conn.row_factory = psycopg.rows.dict_row
+        row = conn.execute("select * from marts.lead_features where lead_id = 7").fetchone()
+    features = {k: (float(v) if hasattr(v, "as_integer_ratio") and not isinstance(v, bool)
+                    else v) for k, v in row.items()
+                if k not in ("lead_id", "external_id", "received_at", "received_date")}  # fmt: skip
+    scored = api.post("/v1/score", json={"features": features})
+    assert scored.status_code == 200, scored.text
+    assert abs(scored.json()["score"] - _batch(book["url"])[7][0]) <= 1e-6
+    assert scored.json()["lead_id"] is None
+    changed = {**features, "equity_ratio": 0.99, "is_in_foreclosure": True}
+    assert api.post("/v1/score", json={"features": changed}).status_code == 200
+
+    wrong = {k: v for k, v in features.items() if k != "equity_ratio"}
+    wrong["shoe_size"] = 11
+    wrong["bedrooms"] = "three"
+    response = api.post("/v1/score", json={"features": wrong})
+    assert response.status_code == 422
+    named = {tuple(e["loc"]): e["msg"] for e in response.json()["detail"]}
+    assert "missing feature 'equity_ratio'" in named[("body", "features", "equity_ratio")]
+    assert "unknown feature 'shoe_size'" in named[("body", "features", "shoe_size")]
+    assert "must be a number" in named[("body", "features", "bedrooms")]
+
+
+def test_batch_limits_and_authentication(api, book):
+    too_many = list(range(1, 502))
+    response = api.post("/v1/scores:batch", json={"lead_ids": too_many})
+    assert response.status_code == 422
+    assert "at most 500" in response.text
+    assert api.post("/v1/scores:batch", json={"lead_ids": []}).status_code == 422
+    assert httpx.get(f"{api.base_url}/v1/leads/1/score").status_code == 401
+    assert httpx.post(f"{api.base_url}/v1/score", json={"features": {}}).status_code == 401
+
+
+def test_ready_and_metrics_describe_the_model(api, book):
+    ready = api.get("/health/ready").json()
+    assert ready["status"] == "ok"
+    assert ready["model"]["status"] == "ok"
+    assert ready["model"]["version"] == book["version"]
+    assert ready["model"]["source"] == "registry"
+    api.get("/v1/leads/3/score")
+    metrics = api.get("/metrics").text
+    assert f'hk_scores_served_total{{model_version="{book["version"]}",route="lead"}}' in metrics
+    assert 'hk_model_load_events_total{outcome="loaded",source="registry"}' in metrics
+    assert (
+        f'hk_model_info{{model_name="{MODEL_NAME}",model_version="{book["version"]}"}} 1.0'
+        in metrics
+    )
+    assert 'route="/v1/leads/{lead_id}/score"' in metrics  # latency histogram per route
+
+
+def test_redis_cache_is_read_through_and_invalidated_by_rebuilds(book):
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL)
+    client.flushdb()
+    settings = _settings(book, redis_url=REDIS_URL)
+    with BackgroundServer(create_app(settings, migrate=False)) as base:
+        headers = {"X-API-Key": book["key"]}
+        first = httpx.get(f"{base}/v1/leads/11/score", headers=headers).json()
+        assert client.exists("hk:lead_features:11")
+        with psycopg.connect(book["url"], autocommit=True) as conn:
+            conn.execute(
+                "update marts.lead_features set is_in_foreclosure = not coalesce("
+                "is_in_foreclosure, false), equity_ratio = 1 - coalesce(equity_ratio, 0) "
+                "where lead_id = 11"
+            )
+        try:
+            cached = httpx.get(f"{base}/v1/leads/11/score", headers=headers).json()
+            assert cached["score"] == first["score"]  # served from the cache
+            assert invalidate(settings, why="test rebuild") is not None
+            fresh = httpx.get(f"{base}/v1/leads/11/score", headers=headers).json()
+            assert fresh["score"] != first["score"]
+            metrics = httpx.get(f"{base}/metrics").text
+            assert 'hk_feature_cache_requests_total{result="hit"}' in metrics
+        finally:
+            with psycopg.connect(book["url"], autocommit=True) as conn:
+                conn.execute(
+                    "update marts.lead_features set is_in_foreclosure = not coalesce("
+                    "is_in_foreclosure, false), equity_ratio = 1 - coalesce(equity_ratio, 0) "
+                    "where lead_id = 11"
+                )
+            client.flushdb()
+
+
+def test_a_promotion_under_load_fails_no_request(book):
+    """A stream of requests while a new champion is promoted: every one answered, by one
+    version or the other, and the new version takes over without a restart."""
+    old = book["version"]
+    with BackgroundServer(create_app(_settings(book), migrate=False)) as base:
+        seen: dict[str, int] = {}
+        failures: list[str] = []
+        stop = threading.Event()
+
+        async def stream() -> None:
+            async with httpx.AsyncClient(
+                base_url=base, headers={"X-API-Key": book["key"]}, timeout=30
+            ) as client:
+
+                async def worker(offset: int) -> None:
+                    i = offset
+                    while not stop.is_set():
+                        i = i % N_LEADS + 1
+                        try:
+                            r = await client.get(f"/v1/leads/{i}/score")
+                        except httpx.HTTPError as error:
+                            failures.append(repr(error))
+                            continue
+                        if r.status_code != 200:
+                            failures.append(f"{r.status_code} {r.text[:200]}")
+                        else:
+                            version = r.json()["model_version"]
+                            seen[version] = seen.get(version, 0) + 1
+
+                await asyncio.gather(*(worker(k * 97) for k in range(8)))
+
+        thread = threading.Thread(target=asyncio.run, args=(stream(),))
+        thread.start()
+        try:
+            new = _train(book["url"], book["uri"], book["artifacts"], max_depth=2, seed=5)
+            _promote(book["uri"], new)
+            deadline = time.monotonic() + 60
+            while seen.get(new, 0) < 50 and time.monotonic() < deadline and thread.is_alive():
+                time.sleep(0.1)
+        finally:
+            stop.set()
+            thread.join(timeout=60)
+            _promote(book["uri"], old)
+    assert failures == []
+    assert seen.get(old, 0) > 0 and seen.get(new, 0) >= 50, seen
+
+
+class TcpProxy:
+    """A real network hop to Postgres that can be cut: MLflow's store behind it goes down."""
+
+    def __init__(self, target: dict[str, str]):
+        self.target = target
+        self.loop = asyncio.new_event_loop()
+        self.server: asyncio.AbstractServer | None = None
+        self.writers: set[asyncio.StreamWriter] = set()
+        threading.Thread(target=self.loop.run_forever, daemon=True).start()
+        self.port = 0
+
+    async def _open_target(self):
+        host, port = (
+            self.target.get("host") or "/var/run/postgresql",
+            self.target.get("port") or "5432",
+        )
+        if host.startswith("/"):
+            return await asyncio.open_unix_connection(f"{host}/.s.PGSQL.{port}")
+        return await asyncio.open_connection(host, int(port))
+
+    async def _handle(self, reader, writer) -> None:
+        try:
+            up_reader, up_writer = await self._open_target()
+        except OSError:
+            writer.close()
+            return
+        self.writers.update((writer, up_writer))
+
+        async def pipe(src, dst) -> None:
+            try:
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            except OSError:
+                pass
+            finally:
+                dst.close()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+    async def _start(self) -> None:
+        self.server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
+        self.port = self.server.sockets[0].getsockname()[1]
+
+    async def _stop(self) -> None:
+        assert self.server is not None
+        self.server.close()
+        for writer in list(self.writers):
+            writer.transport.abort()
+        self.writers.clear()
+
+    def start(self) -> TcpProxy:
+        asyncio.run_coroutine_threadsafe(self._start(), self.loop).result(10)
+        return self
+
+    def stop(self) -> None:
+        asyncio.run_coroutine_threadsafe(self._stop(), self.loop).result(10)
+
+
+def _proxied_uri(book, proxy: TcpProxy) -> str:
+    params = conninfo_to_dict(book["uri"].replace("postgresql+psycopg2://", "postgresql://"))
+    user = params.get("user", "postgres")
+    return with_driver(f"postgresql://{user}@127.0.0.1:{proxy.port}/{params['dbname']}", "psycopg2")
+
+
+def _wait_for(predicate, seconds: float = 30) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_mlflow_down_keeps_scoring_and_readiness_says_degraded(book, tmp_path):
+    proxy = TcpProxy(conninfo_to_dict(book["url"])).start()
+    settings = _settings(
+        book, mlflow_tracking_uri=_proxied_uri(book, proxy), model_cache_dir=tmp_path / "models",
+        model_load_timeout_seconds=10,
+    )  # fmt: skip
+    headers = {"X-API-Key": book["key"]}
+    with BackgroundServer(create_app(settings, migrate=False)) as base:
+        assert httpx.get(f"{base}/health/ready").json()["model"]["status"] == "ok"
+        before = httpx.get(f"{base}/v1/leads/5/score", headers=headers).json()
+        proxy.stop()  # MLflow's store is gone
+        assert _wait_for(lambda: httpx.get(f"{base}/health/ready").json()["status"] == "degraded")
+        ready = httpx.get(f"{base}/health/ready")
+        assert ready.status_code == 200 and ready.json()["model"]["problem"]
+        during = httpx.get(f"{base}/v1/leads/5/score", headers=headers)
+        assert during.status_code == 200
+        assert during.json() == before
+    # A restart while MLflow is still down starts from the local copy of the model.
+    with BackgroundServer(create_app(settings, migrate=False)) as base:
+        ready = httpx.get(f"{base}/health/ready").json()
+        assert ready["status"] == "degraded"
+        assert ready["model"]["source"] == "cache"
+        assert ready["model"]["version"] == book["version"]
+        again = httpx.get(f"{base}/v1/leads/5/score", headers=headers)
+        assert again.status_code == 200 and again.json()["score"] == before["score"]
+        # MLflow is back: the next poll clears the degraded state.
+        proxy.start()  # on the same port
+        assert _wait_for(lambda: httpx.get(f"{base}/health/ready").json()["status"] == "ok")
+
+
+def test_without_any_model_the_scoring_routes_say_so(book, tmp_path):
+    settings = _settings(
+        book, mlflow_tracking_uri="postgresql+psycopg2://postgres@127.0.0.1:1/nothing",
+        model_cache_dir=tmp_path / "empty", model_load_timeout_seconds=10,
+    )  # fmt: skip
+    with BackgroundServer(create_app(settings, migrate=False)) as base:
+        ready = httpx.get(f"{base}/health/ready").json()
+        assert ready["status"] == "degraded" and ready["model"]["version"] is None
+        response = httpx.get(f"{base}/v1/leads/5/score", headers={"X-API-Key": book["key"]})
+        assert response.status_code == 503
+        assert "no model to score with" in response.json()["detail"]
+
+
+def test_tracing_is_on_only_when_configured():
+    assert not tracing_configured({})
+    assert tracing_configured({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318"})
+    assert tracing_configured({"OTEL_TRACES_EXPORTER": "console"})
+    assert not tracing_configured({"OTEL_TRACES_EXPORTER": "none"})
+    assert not tracing_configured(
+        {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://x", "OTEL_SDK_DISABLED": "true"}
+    )
+
+
+def test_schemathesis_finds_no_server_error_in_the_scoring_routes(api, book, tmp_path):
+    checks = "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance"
+    result = subprocess.run(
+        [
+            SCHEMATHESIS, "run", f"{api.base_url}/openapi.json",
+            "--header", f"X-API-Key: {book['key']}",
+            "--include-path-regex", "score",
+            "--max-examples", "60",
+            "--checks", checks,
+            "--seed", "20261126",
+            "--suppress-health-check", "all",
+        ],
+        capture_output=True, text=True, timeout=900, cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
+    assert "3 selected" in result.stdout and "No issues found" in result.stdout
