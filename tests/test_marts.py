@@ -187,12 +187,13 @@ def test_dbt_build_twice_gives_identical_marts(window, database_url):
 def test_duplicate_raw_events_fail_a_test_and_stop_the_downstream_models(window, database_url):
     with psycopg.connect(database_url, autocommit=True) as conn:
         before = _fingerprint(conn, "marts.funnel_daily")
-        # the same stage change sent twice by a source system, under a new event id
+        # the same stage change sent twice by a source system, under a new event id, on a day
+        # of the run (the daily run's tests check its own days)
         conn.execute(
             """insert into raw.lead_stage_events
                select event_id + 1000000000, lead_id, external_id, source, stage, occurred_at,
                       occurred_date
-               from raw.lead_stage_events order by event_id desc limit 1"""
+               from raw.lead_stage_events order by occurred_at desc, event_id desc limit 1"""
         )
         try:
             last = window["last"]
@@ -215,6 +216,28 @@ def test_duplicate_raw_events_fail_a_test_and_stop_the_downstream_models(window,
             }
             assert "funnel_daily" not in built
             assert _fingerprint(conn, "marts.funnel_daily") == before
+        finally:
+            conn.execute("delete from raw.lead_stage_events where event_id > 1000000000")
+
+
+def test_a_daily_run_tests_its_own_days_and_a_plain_build_tests_them_all(window, database_url):
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        # a duplicated stage change on the first day, long before the run's window
+        conn.execute(
+            """insert into raw.lead_stage_events
+               select event_id + 1000000000, lead_id, external_id, source, stage, occurred_at,
+                      occurred_date
+               from raw.lead_stage_events order by occurred_at, event_id limit 1"""
+        )
+        try:
+            last = window["last"]
+            daily = run_range(
+                DAILY_MART_ASSETS, last - timedelta(days=2), last, window["resources"]
+            )
+            assert daily.success  # its days are clean; the first day is not its business
+            result = _dbt(database_url, "test", "--select", "stg_lead_stage_events")
+            assert result.returncode != 0
+            assert "FAIL 1 unique_combination_of_columns_stg_lead_stage_events" in result.stdout
         finally:
             conn.execute("delete from raw.lead_stage_events where event_id > 1000000000")
 

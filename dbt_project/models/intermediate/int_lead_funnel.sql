@@ -1,14 +1,16 @@
 -- One row per lead and main-path stage it reached: when it first got there, how long after
 -- arriving, and how long after the previous main-path stage it reached.
+-- Import CTEs inlined (not materialized): one read more than once would be copied whole, every
+-- column of every lead, to a temp file first (docs/marts.md, Performance).
 with
 
-leads as (
+leads as not materialized (
 
     select * from {{ ref('stg_enriched_leads') }}
 
 ),
 
-stage_events as (
+stage_events as not materialized (
 
     select * from {{ ref('stg_lead_stage_events') }}
 

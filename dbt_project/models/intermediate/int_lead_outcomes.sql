@@ -1,19 +1,21 @@
 -- One row per lead: where it stands now, how far it got, and when (if ever) it converted.
+-- Import CTEs inlined (not materialized): one read more than once would be copied whole, every
+-- column of every lead, to a temp file first (docs/marts.md, Performance).
 with
 
-leads as (
+leads as not materialized (
 
     select * from {{ ref('stg_enriched_leads') }}
 
 ),
 
-stage_events as (
+stage_events as not materialized (
 
     select * from {{ ref('stg_lead_stage_events') }}
 
 ),
 
-funnel as (
+funnel as not materialized (
 
     select * from {{ ref('int_lead_funnel') }}
 

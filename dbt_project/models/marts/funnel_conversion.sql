@@ -1,6 +1,7 @@
 -- Stage-to-stage conversion along the funnel's main path, by source and cohort week (the week
 -- the lead arrived). A lead counts as having reached a stage when it got there or further, so
 -- a skipped step (qualified without a recorded contact) is not read as a drop-out.
+-- The import CTEs stay materialized: funnel, narrow and joined twice, measured faster that way.
 with
 
 funnel as (

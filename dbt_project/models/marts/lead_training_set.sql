@@ -1,21 +1,23 @@
 -- lead_features with a point-in-time label: converted = reached a converted stage within
 -- label_window_days of arrival. Only leads whose window has closed by the label horizon are
 -- here, so a recent lead is never counted as a failure for lack of time.
+-- Import CTEs inlined (not materialized): one read more than once would be copied whole, every
+-- column of every lead, to a temp file first (docs/marts.md, Performance).
 with
 
-features as (
+features as not materialized (
 
     select * from {{ ref('lead_features') }}
 
 ),
 
-outcomes as (
+outcomes as not materialized (
 
     select * from {{ ref('int_lead_outcomes') }}
 
 ),
 
-stage_events as (
+stage_events as not materialized (
 
     select * from {{ ref('stg_lead_stage_events') }}
 
