@@ -21,7 +21,7 @@ from serving.model import ModelHolder, registry_uri
 from serving.ratelimit import make_rate_limiter
 from serving.routers import health, leads, scores
 from serving.state import AppState
-from serving.telemetry import instrument
+from serving.telemetry import fastapi_telemetry, instrument
 
 log = get_logger(__name__)
 
@@ -65,7 +65,9 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
             await limiter.close()
             await pool.close()
 
+    instrument(settings)
     app = FastAPI(
+        telemetry=fastapi_telemetry(),
         title="Hidden Key lead platform",
         version="0.1.0",
         description="Lead intake and scoring for Hidden Key Investments.",
@@ -81,5 +83,4 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
 
     app.add_middleware(BodyLimitMiddleware, limit_for=body_limit)
     app.add_middleware(MetricsMiddleware)
-    instrument(app, settings)
     return app

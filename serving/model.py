@@ -22,6 +22,7 @@ import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -32,11 +33,12 @@ import pyarrow as pa
 from prometheus_client import Counter, Gauge
 
 from hk_core.db import with_database, with_driver
+from hk_core.features import Feature
 from hk_core.logging import get_logger
 from hk_core.settings import Settings
 from ml.encoding import FeatureEncoder
 from ml.forest import Forest
-from ml.reasons import N_REASONS, top_positive, value_text
+from ml.reasons import N_REASONS, value_text
 from ml.training import TrainedModel
 
 log = get_logger(__name__)
@@ -59,13 +61,6 @@ MLFLOW_DATABASE_SUFFIX = "_mlflow"  # as ml.registry names the default tracking 
 
 class ModelUnavailable(Exception):
     """The registry has no such model or alias (not an outage: nothing to serve yet)."""
-
-
-@dataclass(frozen=True)
-class Reason:
-    feature: str
-    contribution: float
-    text: str
 
 
 @dataclass(frozen=True)
@@ -98,27 +93,30 @@ class ServedModel:
         scores = self.model.predict_proba_matrix(matrix)
         return scores, self.model.contributions(matrix)
 
-    def reasons(self, row: Mapping[str, Any], contributions: np.ndarray) -> list[Reason]:
+    def reasons(self, row: Mapping[str, Any], contributions: np.ndarray) -> list[dict[str, Any]]:
         """The lead's top positive contributions in business words, as the batch words them."""
-        indices, values = top_positive(contributions[None, :], N_REASONS)
+        top = np.argsort(-contributions, kind="stable")[:N_REASONS].tolist()
         reasons = []
-        for index, value in zip(indices[0].tolist(), values[0].tolist(), strict=True):
+        for index in top:
+            value = float(contributions[index])
             if value <= 0:
                 break
             feature = self.encoder.features[index]
-            shown = value_text(feature, pa.array([row.get(feature.name)], _ARROW[feature.kind]))
-            raw = shown[0].as_py()
-            text = f"{feature.description.rstrip('.')}: {_unescape(raw)}"
-            reasons.append(Reason(feature.name, round(value, 4), text))
+            shown = _value_text(feature, row.get(feature.name))
+            text = f"{feature.description.rstrip('.')}: {shown}"
+            reasons.append({"feature": feature.name, "contribution": round(value, 4), "text": text})
         return reasons
 
 
 _ARROW = {"numeric": pa.float64(), "boolean": pa.bool_(), "categorical": pa.string()}
 
 
-def _unescape(text: str) -> str:
+@lru_cache(maxsize=65_536)
+def _value_text(feature: Feature, value: Any) -> str:
+    """A value in words exactly as the batch's Arrow kernels write it (cached: values repeat)."""
+    shown = value_text(feature, pa.array([value], _ARROW[feature.kind]))[0].as_py()
     # value_text JSON-escapes for the batch's hand-built JSON; the API's JSON escapes itself.
-    return json.loads(f'"{text}"')
+    return str(json.loads(f'"{shown}"'))
 
 
 # --------------------------------------------------------------------------- the registry

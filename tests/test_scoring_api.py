@@ -434,3 +434,38 @@ def test_schemathesis_finds_no_server_error_in_the_scoring_routes(api, book, tmp
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
     assert "3 selected" in result.stdout and "No issues found" in result.stdout
+
+
+def test_requests_and_database_calls_are_traced_when_otel_is_configured(book, tmp_path):
+    """`hk serve` with the standard OTEL variables (console exporter): spans come out."""
+    from serving.background import free_port
+
+    port = free_port()
+    env = dict(os.environ, HK_DATABASE_URL=book["url"], HK_HOME=str(book["home"]),
+               HK_LOG_LEVEL="WARNING", OTEL_TRACES_EXPORTER="console",
+               OTEL_BSP_SCHEDULE_DELAY="50", OTEL_SERVICE_NAME="hk-api-test")  # fmt: skip
+    hk = str(Path(sys.executable).with_name("hk"))
+    out = tmp_path / "serve.out"
+    with out.open("w") as sink:
+        server = subprocess.Popen([hk, "serve", "--port", str(port)], env=env, stdout=sink,
+                                  stderr=subprocess.STDOUT)  # fmt: skip
+    try:
+        base = f"http://127.0.0.1:{port}"
+        assert _wait_for(lambda: _answers(f"{base}/health/ready"), 120), out.read_text()[-3000:]
+        response = httpx.get(f"{base}/v1/leads/2/score", headers={"X-API-Key": book["key"]})
+        assert response.status_code == 200
+        assert _wait_for(lambda: "/v1/leads/{lead_id}/score" in out.read_text(), 30)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    spans = out.read_text()
+    assert '"name": "GET /v1/leads/{lead_id}/score"' in spans
+    assert '"db.system": "postgresql"' in spans or '"db.system.name": "postgresql"' in spans
+    assert '"service.name": "hk-api-test"' in spans
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False

@@ -118,7 +118,7 @@ def _result(
             "decile": holder.decile(score),
             "model_name": served.name,
             "model_version": served.version,
-            "reasons": [r.__dict__ for r in served.reasons(row, contributions[i])],
+            "reasons": served.reasons(row, contributions[i]),
         })  # fmt: skip
     return out
 
