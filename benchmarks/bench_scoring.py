@@ -21,10 +21,9 @@ import os
 import subprocess
 import sys
 import tempfile
-from pathlib import Path
-
 import time
 import urllib.request
+from pathlib import Path
 
 from bench_api import parse_wrk, stop
 from common import HK, REPO, SERVER_URL, hk, machine, psql, require
@@ -45,8 +44,14 @@ def build_book(n: int, home: Path) -> tuple[str, str]:
 
     from hk_core.settings import Settings
     from ml.data import write_arrow
-    from ml.registry import CHAMPION, MODEL_NAME, artifact_root, configure, load_champion
-    from ml.registry import tracking_uri
+    from ml.registry import (
+        CHAMPION,
+        MODEL_NAME,
+        artifact_root,
+        configure,
+        load_champion,
+        tracking_uri,
+    )
     from ml.scoring import rescore
     from ml.synthetic import synthetic_feature_table
     from ml.workflow import load_training_set, train_and_register
