@@ -1,4 +1,8 @@
-"""The online feature cache's key layout, shared by the API (reads) and the pipelines (invalidate).
+"""Online caches of lead features and scores, and their invalidation by the pipelines.
+
+Two counters say "the rows changed": ``ml.feature_generation`` in Postgres (always; API
+workers poll it and empty their in-process score cache when it moves) and, with Redis,
+``hk:lead_features:generation`` next to the shared feature cache.
 
 Each cached lead is ``hk:lead_features:<lead_id>`` → JSON ``{"g": generation, "f": features}``.
 Invalidating bumps ``hk:lead_features:generation``: the API fetches the generation in the
@@ -22,21 +26,34 @@ def lead_key(lead_id: int) -> str:
     return f"{PREFIX}{lead_id}"
 
 
-def invalidate(settings: Settings, why: str) -> int | None:
-    """Make every cached feature row stale (after a mart rebuild or a rescoring).
+BUMP_SQL = """
+update ml.feature_generation
+set generation = generation + 1, changed_at = now(), reason = %s
+returning generation
+"""
+READ_SQL = "select generation from ml.feature_generation"
 
-    Returns the new generation, or None when no Redis is configured. A Redis outage is
-    logged, not raised: the pipeline's data is written; entries expire on their TTL.
+
+def invalidate(settings: Settings, why: str, conninfo: str | None = None) -> int:
+    """Make every cached feature row and score stale (after a mart rebuild or a rescoring).
+
+    Returns the new Postgres generation. A Redis outage is logged, not raised: the
+    pipeline's data is written, and the Redis entries expire on their TTL.
     """
-    if not settings.redis_url:
-        return None
-    import redis
+    import psycopg
 
-    try:
-        with redis.Redis.from_url(settings.redis_url, socket_timeout=5) as client:
-            generation = int(client.incr(GENERATION_KEY))
-    except redis.RedisError as error:
-        log.warning("feature cache not invalidated", why=why, error=str(error))
-        return None
-    log.info("feature cache invalidated", why=why, generation=generation)
+    from hk_core.db import database_url
+
+    with psycopg.connect(conninfo or database_url(settings), autocommit=True) as conn:
+        row = conn.execute(BUMP_SQL, (why[:200],)).fetchone()
+    generation = int(row[0]) if row else 0
+    if settings.redis_url:
+        import redis
+
+        try:
+            with redis.Redis.from_url(settings.redis_url, socket_timeout=5) as client:
+                client.incr(GENERATION_KEY)
+        except redis.RedisError as error:
+            log.warning("redis feature cache not invalidated", why=why, error=str(error))
+    log.info("feature caches invalidated", why=why, generation=generation)
     return generation

@@ -54,6 +54,12 @@ class Settings(BaseSettings):
     score_batch_max: int = Field(default=500, ge=1, description="Lead ids per batch call.")
     decile_refresh_seconds: float = Field(default=300.0, gt=0)
     feature_cache_ttl_seconds: int = Field(default=3600, ge=1)
+    score_cache_size: int = Field(
+        default=100_000, ge=0, description="Scores kept in each API worker; 0 turns it off."
+    )
+    cache_poll_seconds: float = Field(
+        default=1.0, gt=0, description="How often a worker checks ml.feature_generation."
+    )
     sentry_dsn: SecretStr | None = None
 
     @property

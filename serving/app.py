@@ -20,6 +20,7 @@ from serving.middleware import BodyLimitMiddleware, MetricsMiddleware
 from serving.model import ModelHolder, registry_uri
 from serving.ratelimit import make_rate_limiter
 from serving.routers import health, leads, scores
+from serving.score_cache import ScoreCache
 from serving.state import AppState
 from serving.telemetry import fastapi_telemetry, instrument
 
@@ -52,7 +53,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
             await model.start(pool)
         else:
             model.unavailable = "scoring is switched off (HK_SCORING_ENABLED=false)"
-        app.state.hk = AppState(settings, url, pool, hasher, limiter, model, features)
+        cache = ScoreCache(settings.score_cache_size)
+        app.state.hk = AppState(settings, url, pool, hasher, limiter, model, features, cache)
         log.info(
             "api ready", embedded=settings.embedded, redis=bool(settings.redis_url),
             model=model.describe(),

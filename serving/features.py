@@ -44,22 +44,24 @@ class FeatureStore:
             import redis.asyncio as redis
 
             self._redis = redis.from_url(redis_url, socket_timeout=1.0)
-        self._queries: dict[tuple[str, ...], bytes] = {}
+        self._queries: dict[tuple[tuple[str, ...], bool], bytes] = {}
 
-    def _query(self, columns: tuple[str, ...]) -> bytes:
+    def _query(self, columns: tuple[str, ...], one: bool) -> bytes:
         # Rendered once per feature list: composing it costs more than scoring a lead.
-        query = self._queries.get(columns)
+        query = self._queries.get((columns, one))
         if query is None:
-            composed = sql.SQL("select lead_id, {} from {} where lead_id = any(%s)").format(
+            composed = sql.SQL("select lead_id, {} from {} where lead_id = {}").format(
                 sql.SQL(", ").join(sql.Identifier(c) for c in columns),
                 sql.SQL(FEATURE_TABLE),
+                sql.SQL("%s" if one else "any(%s)"),  # one id: no array to dump
             )
-            query = self._queries[columns] = composed.as_bytes(None)
+            query = self._queries[(columns, one)] = composed.as_bytes(None)
         return query
 
     async def _from_database(self, ids: Sequence[int], columns: tuple[str, ...]) -> dict[int, Row]:
+        one = len(ids) == 1
         async with self.pool.connection() as conn:
-            cursor = await conn.execute(self._query(columns), (list(ids),))
+            cursor = await conn.execute(self._query(columns, one), (ids[0] if one else list(ids),))
             found = await cursor.fetchall()
         return {
             row[0]: {name: _plain(value) for name, value in zip(columns, row[1:], strict=True)}

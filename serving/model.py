@@ -217,7 +217,10 @@ class ModelHolder:
     # Decile cut points of the last batch: the lowest score of the top k tenths, k = 1..9.
     cuts: np.ndarray | None = None
     cuts_loaded_at: float = -math.inf
-    _task: asyncio.Task | None = None
+    cuts_version: int = 0  # moves whenever the cut points change
+    # ml.feature_generation as last read; None until read (nothing derived is cached then).
+    generation: int | None = None
+    _tasks: list[asyncio.Task] = field(default_factory=list)
 
     @property
     def cache_dir(self) -> Path:
@@ -305,7 +308,11 @@ class ModelHolder:
                 MODEL_EVENTS.labels("loaded", "cache").inc()
                 self._swap(cached)
         await self.refresh_cuts(pool)
-        self._task = asyncio.create_task(self._watch(pool), name="model-watch")
+        await self.refresh_generation(pool)
+        self._tasks = [
+            asyncio.create_task(self._watch(pool), name="model-watch"),
+            asyncio.create_task(self._watch_generation(pool), name="generation-watch"),
+        ]
 
     async def _watch(self, pool: Any) -> None:
         while True:
@@ -315,11 +322,37 @@ class ModelHolder:
             if swapped or due:
                 await self.refresh_cuts(pool)
 
+    async def _watch_generation(self, pool: Any) -> None:
+        while True:
+            await asyncio.sleep(self.settings.cache_poll_seconds)
+            await self.refresh_generation(pool)
+
+    async def refresh_generation(self, pool: Any) -> None:
+        """Read ml.feature_generation (bumped by mart rebuilds and rescoring)."""
+        try:
+            async with pool.connection(timeout=5) as conn:
+                cursor = await conn.execute(GENERATION_SQL)
+                row = await cursor.fetchone()
+        except Exception as error:  # noqa: BLE001 -- without it nothing derived is cached
+            if self.generation is not None:
+                log.warning("feature generation unreadable; score cache off", error=str(error))
+            self.generation = None
+            return
+        self.generation = int(row[0]) if row else None
+
+    def stamp(self) -> tuple[str, int, int] | None:
+        """What a cached score depends on besides its lead: None means do not cache."""
+        served = self.current
+        if served is None or self.generation is None:
+            return None
+        return (served.version, self.cuts_version, self.generation)
+
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+                await task
 
     async def refresh_cuts(self, pool: Any) -> None:
         """The last batch's decile boundaries (decile 1 = the best-scored tenth)."""
@@ -332,7 +365,12 @@ class ModelHolder:
             return
         self.cuts_loaded_at = time.monotonic()
         values = row[0] if row else None
-        self.cuts = np.asarray(values, dtype=np.float64) if values else None
+        cuts = np.asarray(values, dtype=np.float64) if values else None
+        same = (cuts is None and self.cuts is None) or (
+            cuts is not None and self.cuts is not None and np.array_equal(cuts, self.cuts)
+        )
+        if not same:
+            self.cuts, self.cuts_version = cuts, self.cuts_version + 1
 
     def decile(self, score: float) -> int | None:
         if self.cuts is None:
@@ -340,6 +378,7 @@ class ModelHolder:
         return 1 + int(np.count_nonzero(score < self.cuts))
 
 
+GENERATION_SQL = "select generation from ml.feature_generation"
 _CUTS_SQL = """
 select percentile_disc(array[0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9])
     within group (order by score desc)

@@ -11,6 +11,7 @@ from hk_core.settings import Settings
 from serving.features import FeatureStore
 from serving.model import ModelHolder
 from serving.ratelimit import RateLimiter
+from serving.score_cache import ScoreCache
 
 
 @dataclass
@@ -22,5 +23,6 @@ class AppState:
     rate_limiter: RateLimiter
     model: ModelHolder
     features: FeatureStore
+    score_cache: ScoreCache
     # prefix -> (key_id, digest, fetched_at): saves a database round trip per request.
     key_cache: dict[str, tuple[int, bytes, float]] = field(default_factory=dict)

@@ -70,7 +70,7 @@ def book(server_url, tmp_path_factory):
 def _settings(book, **overrides) -> Settings:
     values = {
         "database_url": book["url"], "home": book["home"], "rate_limit_per_minute": 10**9,
-        "model_poll_seconds": 0.25, "log_level": "WARNING",
+        "model_poll_seconds": 0.25, "cache_poll_seconds": 0.2, "log_level": "WARNING",
     }  # fmt: skip
     return Settings(**{**values, **overrides})
 
@@ -210,37 +210,48 @@ def test_ready_and_metrics_describe_the_model(api, book):
     assert 'route="/v1/leads/{lead_id}/score"' in metrics  # latency histogram per route
 
 
-def test_redis_cache_is_read_through_and_invalidated_by_rebuilds(book):
+_FLIP = (
+    "update marts.lead_features set is_in_foreclosure = not coalesce(is_in_foreclosure, false), "
+    "equity_ratio = 1 - coalesce(equity_ratio, 0) where lead_id = %s"
+)
+
+
+@pytest.mark.parametrize("layer", ["redis", "process"])
+def test_caches_serve_repeats_and_are_invalidated_by_rebuilds(book, layer):
+    """Redis (shared feature rows, its generation read with every lookup) and each worker's
+    score cache (ml.feature_generation, polled): a rebuild is seen, a stale row is not kept."""
     import redis
 
     client = redis.Redis.from_url(REDIS_URL)
     client.flushdb()
-    settings = _settings(book, redis_url=REDIS_URL)
+    lead_id = 11 if layer == "redis" else 13
+    if layer == "redis":
+        settings = _settings(book, redis_url=REDIS_URL, score_cache_size=0)
+    else:
+        settings = _settings(book)
     with BackgroundServer(create_app(settings, migrate=False)) as base:
         headers = {"X-API-Key": book["key"]}
-        first = httpx.get(f"{base}/v1/leads/11/score", headers=headers).json()
-        assert client.exists("hk:lead_features:11")
+        url = f"{base}/v1/leads/{lead_id}/score"
+        first = httpx.get(url, headers=headers).json()
+        assert client.exists(f"hk:lead_features:{lead_id}") == (layer == "redis")
         with psycopg.connect(book["url"], autocommit=True) as conn:
-            conn.execute(
-                "update marts.lead_features set is_in_foreclosure = not coalesce("
-                "is_in_foreclosure, false), equity_ratio = 1 - coalesce(equity_ratio, 0) "
-                "where lead_id = 11"
-            )
+            conn.execute(_FLIP, (lead_id,))
         try:
-            cached = httpx.get(f"{base}/v1/leads/11/score", headers=headers).json()
-            assert cached["score"] == first["score"]  # served from the cache
-            assert invalidate(settings, why="test rebuild") is not None
-            fresh = httpx.get(f"{base}/v1/leads/11/score", headers=headers).json()
-            assert fresh["score"] != first["score"]
+            assert httpx.get(url, headers=headers).json()["score"] == first["score"]  # cached
+            invalidate(settings, "test rebuild")
+            if layer == "redis":  # the next lookup already sees the new generation
+                assert httpx.get(url, headers=headers).json()["score"] != first["score"]
+            else:  # within a few polls of ml.feature_generation
+                assert _wait_for(
+                    lambda: httpx.get(url, headers=headers).json()["score"] != first["score"], 10
+                )
             metrics = httpx.get(f"{base}/metrics").text
-            assert 'hk_feature_cache_requests_total{result="hit"}' in metrics
+            counter = "hk_feature_cache" if layer == "redis" else "hk_score_cache"
+            assert f'{counter}_requests_total{{result="hit"}}' in metrics
         finally:
             with psycopg.connect(book["url"], autocommit=True) as conn:
-                conn.execute(
-                    "update marts.lead_features set is_in_foreclosure = not coalesce("
-                    "is_in_foreclosure, false), equity_ratio = 1 - coalesce(equity_ratio, 0) "
-                    "where lead_id = 11"
-                )
+                conn.execute(_FLIP, (lead_id,))
+            invalidate(settings, "test restored")
             client.flushdb()
 
 

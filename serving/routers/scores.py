@@ -125,11 +125,11 @@ def _result(
 
 def _json(body: Any, served: ServedModel, route: str, count: int = 1) -> Response:
     SCORES_SERVED.labels(served.version, route).inc(count)
-    return Response(
-        orjson.dumps(body),
-        media_type="application/json",
-        headers={"X-Model-Version": f"{served.name}/{served.version}"},
-    )
+    return _response(orjson.dumps(body), f"{served.name}/{served.version}")
+
+
+def _response(content: bytes, model: str) -> Response:
+    return Response(content, media_type="application/json", headers={"X-Model-Version": model})
 
 
 @router.get(
@@ -148,6 +148,14 @@ async def lead_score(
 ) -> Response:
     holder = state.model
     served = _served(holder)
+    stamp = holder.stamp()
+    if stamp is not None and stamp[0] == served.version:
+        cached = state.score_cache.get(lead_id, stamp)
+        if cached is not None:
+            SCORES_SERVED.labels(cached[1], "lead").inc()
+            return _response(cached[0], f"{served.name}/{cached[1]}")
+    else:
+        stamp = None  # the model moved since the stamp was taken: do not cache this one
     rows = await state.features.get([lead_id], served.encoder.feature_names)
     row = rows.get(lead_id)
     if row is None:
@@ -158,7 +166,10 @@ async def lead_score(
                 "it is scored once the pipelines have enriched it and rebuilt the marts",
             )
         raise HTTPException(status_code=404, detail=f"no lead {lead_id}")
-    return _json(_result(holder, served, [row], [lead_id])[0], served, "lead")
+    content = orjson.dumps(_result(holder, served, [row], [lead_id])[0])
+    state.score_cache.put(lead_id, stamp, content, served.version)
+    SCORES_SERVED.labels(served.version, "lead").inc()
+    return _response(content, f"{served.name}/{served.version}")
 
 
 def _validate_payload(served: ServedModel, features: dict[str, Any]) -> list[dict[str, Any]]:

@@ -89,7 +89,7 @@ def dbt_daily_models(
     invocation = dbt.cli(["build", "--vars", json.dumps(dbt_vars)], context=context)
     yield from with_row_counts(invocation.stream(), postgres)
     # lead_features changed: the API's cached feature rows are stale now.
-    invalidate_feature_cache(get_settings(), why="lead_features rebuilt")
+    invalidate_feature_cache(get_settings(), "lead_features rebuilt", postgres.conninfo())
 
 
 @dbt_assets(

@@ -117,7 +117,9 @@ def lead_scores(
         raise dg.Failure("no champion model yet: materialise lead_conversion_model first")
     context.log.info(f"rescoring open leads with lead_conversion v{champion.version}")
     summary = rescore(postgres.conninfo(), champion, approximate_reasons=not config.exact_reasons)
-    invalidate_feature_cache(get_settings(), why=f"rescored with v{summary.model_version}")
+    invalidate_feature_cache(
+        get_settings(), f"rescored with v{summary.model_version}", postgres.conninfo()
+    )
     context.log.info(
         f"scored {summary.rows:,} leads in {summary.seconds:.1f} s "
         f"({summary.history_rows_added:,} new history rows)"
