@@ -18,6 +18,9 @@ def test_api_never_errors_and_matches_its_schema(api_base, api_key, tmp_path):
         [
             SCHEMATHESIS, "run", f"{api_base}/openapi.json",
             "--header", f"X-API-Key: {api_key}",
+            # No model is loaded here, so they answer 503 by design; test_scoring_api fuzzes
+            # them with a champion loaded.
+            "--exclude-path-regex", "score",
             "--max-examples", "100",
             "--checks", CHECKS,
             "--seed", "20261125",
