@@ -113,10 +113,25 @@ class FeatureEncoder:
 
     # ------------------------------------------------------------------------ transforms
 
-    def transform_arrow(self, table: pa.Table) -> np.ndarray:
-        """Encode a whole Arrow table, column by column (no per-row Python)."""
+    def transform_arrow(
+        self, table: pa.Table | pa.RecordBatch, out: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Encode a whole Arrow table, column by column (no per-row Python).
+
+        The matrix is column-major: each feature is written as one contiguous run (a
+        row-major matrix made every column a strided pass over all of it). ``out``, a
+        column-major float64 buffer of at least ``table.num_rows`` rows, is reused instead of
+        a new matrix: batch scoring encodes batch after batch into one buffer, which saves
+        the page faults of a fresh ~700 MB allocation per million leads.
+        """
         n = table.num_rows
-        matrix = np.zeros((n, self.n_columns), dtype=np.float64)
+        if out is None:
+            matrix = np.zeros((n, self.n_columns), dtype=np.float64, order="F")
+        else:
+            if out.shape[1] != self.n_columns or out.shape[0] < n or not out.flags.f_contiguous:
+                raise ValueError("out must be a column-major buffer with room for the table")
+            matrix = out[:n]
+            matrix.fill(0.0)
         rows = np.arange(n)
         for name, kind, start, offsets in self._row_plan:
             if name not in table.column_names:
