@@ -303,7 +303,13 @@ class ModelHolder:
         """Load at start-up: the registry's version, else the local copy; then watch."""
         loaded = await self.refresh()
         if not loaded and self.current is None and self.problem:
-            cached = await asyncio.to_thread(load_cache, self.cache_dir)
+            try:
+                cached = await asyncio.to_thread(load_cache, self.cache_dir)
+            except Exception as error:  # noqa: BLE001 -- a damaged copy: start without it
+                log.warning(
+                    "local model copy unreadable", path=str(self.cache_dir), error=str(error)
+                )
+                cached = None
             if cached is not None:
                 MODEL_EVENTS.labels("loaded", "cache").inc()
                 self._swap(cached)
