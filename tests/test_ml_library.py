@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -24,7 +25,7 @@ from mlflow.tracking import MlflowClient
 
 from hk_core.features import FEATURE_NAMES, FEATURES
 from hk_core.settings import Settings
-from ml.data import lead_feature_schema, read_arrow, time_split, write_arrow
+from ml.data import lead_feature_schema, read_arrow, read_arrow_csv, time_split, write_arrow
 from ml.encoding import MISSING, OTHER, FeatureEncoder
 from ml.evaluation import evaluate, mean_abs_contribution, save_plots, top_fraction_lift
 from ml.gate import evaluate_gate, record_decision
@@ -40,7 +41,7 @@ from ml.registry import (
     log_training_run,
     tracking_uri,
 )
-from ml.scoring import rescore
+from ml.scoring import rescore, write_scores
 from ml.synthetic import synthetic_feature_table
 from ml.training import TrainedModel, labels, train_baseline, train_xgboost
 
@@ -148,6 +149,15 @@ def test_encoder_paths_agree_and_survive_json(book: Book) -> None:
     by_row = encoder.transform_rows(leads.to_pylist())
     np.testing.assert_array_equal(by_column, by_row)  # NaN == NaN here
 
+    # Batch scoring encodes batch after batch into one buffer: a smaller batch after a
+    # larger one must not see the larger one's one-hot cells.
+    buffer = np.zeros((300, encoder.n_columns), order="F")
+    encoder.transform_arrow(leads.slice(100), out=buffer)
+    np.testing.assert_array_equal(encoder.transform_arrow(leads, out=buffer), by_column)
+    np.testing.assert_array_equal(
+        encoder.transform_arrow(leads.slice(0, 40), out=buffer), by_column[:40]
+    )
+
     reloaded = FeatureEncoder.from_dict(json.loads(json.dumps(encoder.to_dict())))
     assert reloaded == encoder
     assert reloaded.column_names == encoder.column_names
@@ -188,6 +198,25 @@ def test_copy_round_trip_and_time_split(features_db: str, book: Book) -> None:
     referrals = read_arrow(features_db, query)  # the lead_features layout: no label
     assert referrals.schema == lead_feature_schema()
     assert referrals.num_rows == pc.sum(pc.equal(leads["source"], "referral")).as_py()
+
+    # The ADBC (binary COPY) read equals the CSV read it replaced, and casts what the mart
+    # declares (here a numeric and a varchar column) to the schema's types.
+    assert read_arrow_csv(features_db, f"{SCHEMA}.lead_training_set", schema).equals(back)
+    with psycopg.connect(features_db) as conn:
+        conn.execute(
+            f"alter table {SCHEMA}.lead_training_set alter column equity_ratio type numeric,"
+            " alter column source type varchar(40)"
+        )
+    recast = read_arrow(features_db, f"{SCHEMA}.lead_training_set", schema)
+    assert recast.schema == schema
+    np.testing.assert_allclose(
+        recast["equity_ratio"].to_numpy(zero_copy_only=False),
+        back["equity_ratio"].to_numpy(zero_copy_only=False),
+        rtol=1e-12,
+    )
+    assert recast["source"].equals(back["source"])
+    empty = read_arrow(features_db, f"select * from {SCHEMA}.lead_training_set where false", schema)
+    assert empty.num_rows == 0 and empty.schema == schema
 
     older, recent = time_split(book.train, 0.25)
     assert older.num_rows + recent.num_rows == book.train.num_rows
@@ -411,8 +440,51 @@ def test_rescore_writes_every_lead_once_and_is_idempotent(
     assert any(by_id[i][3] for i in sample["lead_id"].to_pylist())
 
     again = rescore(empty_scores, champion, features_sql=features_sql)
-    assert again.history_rows_added == 0
+    assert again.history_rows_added == again.rows_written == 0
     assert _scores(empty_scores) == scores_1 and _history_count(empty_scores) == history_1
+
+    # A lead back from closed with the same score keeps its first scored_at and adds no
+    # history; only the rows that move get reasons built.
+    reopened = leads["lead_id"][1].as_py()
+    rescore(empty_scores, champion, features_sql=f"{features_sql} where lead_id <> {reopened}")
+    back = rescore(empty_scores, champion, features_sql=features_sql)
+    assert back.rows_written == 1 and back.history_rows_added == 0
+    assert _scores(empty_scores) == scores_1 and _history_count(empty_scores) == history_1
+    explained: list[int] = []
+    ids = np.array([reopened, leads["lead_id"][2].as_py()])
+
+    def reasons_for(positions: np.ndarray) -> pa.Array:
+        explained.extend(ids[positions].tolist())
+        return pa.array(["[]"] * len(positions))
+
+    written = write_scores(
+        empty_scores,
+        ids,
+        np.array([by_id[reopened][1], 0.5]),
+        reasons_for,
+        model_name=MODEL_NAME,
+        model_version=str(champion.version),
+        scored_at=datetime.now(UTC),
+    )
+    assert explained == [ids[1]] and written.rows_written == written.history_rows_added == 1
+    with pytest.raises(ValueError, match="more than once"):
+        write_scores(
+            empty_scores,
+            np.array([reopened, reopened]),
+            np.array([0.1, 0.2]),
+            reasons_for,
+            model_name=MODEL_NAME,
+            model_version=str(champion.version),
+            scored_at=by_id[reopened][4],
+        )
+    # Every other lead closed in that write and is back now, as it was; the changed lead's
+    # model score is a new score again.
+    rescore(empty_scores, champion, features_sql=features_sql)
+    moved = ids[1]
+    assert [r for r in _scores(empty_scores) if r[0] != moved] == [
+        r for r in scores_1 if r[0] != moved
+    ]
+    assert _history_count(empty_scores) == history_1 + 2
 
     # Another model version is a new score for every lead, even where the number is equal.
     other = LoadedModel(champion.model, MODEL_NAME, f"{champion.version}-retrained", "test")
