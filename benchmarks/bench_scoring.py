@@ -6,8 +6,10 @@ Builds database `hk_bench_serve` with a synthetic book of N leads as marts.lead_
 (primary key on lead_id, as the dbt contract makes it), trains the production model on its
 training set, registers and promotes it in MLflow's database store, runs the nightly
 rescoring (the deciles), then, one uvicorn worker each:
-  1. `hk serve` without Redis: wrk on /health/live, then on random lead ids' scores;
-  2. `hk serve` with HK_REDIS_URL (a warm-up run fills the cache, then the measured run);
+  1. `hk serve` with no cache: wrk on /health/live, then on random lead ids' scores
+     (every request reads Postgres and scores);
+  2. the default configuration (each worker keeps the scores it gave): two passes;
+  3. HK_REDIS_URL with the worker cache off, two passes; then both caches, two passes;
   3. the naive handler (benchmarks/naive_score_app.py: pandas + the MLflow pyfunc);
   4. `mlflow models serve` of the same version, one row per request (POST /invocations).
 Prints one table; drops the database unless --keep-db.
@@ -133,22 +135,30 @@ def main() -> int:
     log = scratch / "servers.log"
     rows: list[tuple[str, dict]] = []
     hk_serve = [HK, "serve", "--port", str(args.port)]
+    live_target = (f"{base}/health/live",)
+    flush = ["redis-cli", "-u", args.redis_url, "flushdb"]
+
+    def hk_phase(extra: dict[str, str], runs: list[tuple[str, tuple[str, ...]]]) -> None:
+        subprocess.run(flush, check=True, capture_output=True)
+        server = serve(hk_serve, {**env, **extra}, args.port, log)
+        try:
+            for name, target in runs:
+                rows.append((name, wrk(args, *target)))
+        finally:
+            stop(server)
+
     try:
-        server = serve(hk_serve, env, args.port, log)
-        try:
-            rows.append(("GET /health/live", wrk(args, f"{base}/health/live")))
-            rows.append(("GET /v1/leads/{id}/score", wrk(args, *score)))
-        finally:
-            stop(server)
-        subprocess.run(["redis-cli", "-u", args.redis_url, "flushdb"], check=True,
-                       capture_output=True)  # fmt: skip
-        server = serve(hk_serve, {**env, "HK_REDIS_URL": args.redis_url}, args.port, log)
-        try:
-            rows.append(("GET /health/live (Redis run)", wrk(args, f"{base}/health/live")))
-            rows.append(("… score, Redis cold", wrk(args, *score)))
-            rows.append(("… score, Redis warm", wrk(args, *score)))
-        finally:
-            stop(server)
+        no_cache = {"HK_SCORE_CACHE_SIZE": "0"}
+        hk_phase(no_cache, [("GET /health/live", live_target),
+                            ("score, no cache (Postgres)", tuple(score))])  # fmt: skip
+        hk_phase({}, [("score, worker cache, 1st pass", tuple(score)),
+                      ("score, worker cache, 2nd pass", tuple(score))])  # fmt: skip
+        redis = {**no_cache, "HK_REDIS_URL": args.redis_url}
+        hk_phase(redis, [("score, Redis only, 1st pass", tuple(score)),
+                         ("score, Redis only, 2nd pass", tuple(score))])  # fmt: skip
+        hk_phase({"HK_REDIS_URL": args.redis_url},
+                 [("score, Redis + worker cache, 1st", tuple(score)),
+                  ("score, Redis + worker cache, 2nd", tuple(score))])  # fmt: skip
         naive = [str(Path(sys.executable).with_name("uvicorn")), "naive_score_app:app",
                  "--app-dir", str(HERE), "--port", str(args.port), "--log-level", "warning"]  # fmt: skip
         server = serve(naive, {**env, "MLFLOW_TRACKING_URI": uri}, args.port, log)
@@ -173,10 +183,9 @@ def main() -> int:
             psql(f"drop database if exists {DB} with (force)", url=SERVER_URL)
             psql(f"drop database if exists {DB}_mlflow with (force)", url=SERVER_URL)
     live = rows[0][1]["rps"]
-    print(f"\n{'':32} {'req/s':>9} {'÷ live':>7} {'p50 ms':>7} {'p99 ms':>7}  non-2xx")
+    print(f"\n{'':38} {'req/s':>9} {'÷ live':>7} {'p50 ms':>7} {'p99 ms':>7}  non-2xx")
     for name, run in rows:
-        reference = rows[2][1]["rps"] if "Redis" in name and "live" not in name else live
-        print(f"{name:32} {run['rps']:9.0f} {run['rps'] / reference:7.2f} {run['p50_ms']:7.2f} "
+        print(f"{name:38} {run['rps']:9.0f} {run['rps'] / live:7.2f} {run['p50_ms']:7.2f} "
               f"{run['p99_ms']:7.2f}  {run['non_2xx']}  {run['first_error'][:80]}")  # fmt: skip
     print(f"targets: score ÷ live >= {TARGET_RATIO}, p99 <= {TARGET_P99_MS} ms at -c8")
     print(f"server logs: {log}")
