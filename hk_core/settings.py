@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     score_cache_size: int = Field(
         default=100_000, ge=0, description="Scores kept in each API worker; 0 turns it off."
     )
+    score_cache_warm: bool = Field(
+        default=True, description="Precompute the newest leads' scores after every change."
+    )
     cache_poll_seconds: float = Field(
         default=1.0, gt=0, description="How often a worker checks ml.feature_generation."
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -20,7 +22,7 @@ from serving.middleware import BodyLimitMiddleware, MetricsMiddleware
 from serving.model import ModelHolder, registry_uri
 from serving.ratelimit import make_rate_limiter
 from serving.routers import health, leads, scores
-from serving.score_cache import ScoreCache
+from serving.score_cache import ScoreCache, keep_warm
 from serving.state import AppState
 from serving.telemetry import fastapi_telemetry, instrument
 
@@ -55,6 +57,11 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
             model.unavailable = "scoring is switched off (HK_SCORING_ENABLED=false)"
         cache = ScoreCache(settings.score_cache_size)
         app.state.hk = AppState(settings, url, pool, hasher, limiter, model, features, cache)
+        warming = None
+        if settings.scoring_enabled and settings.score_cache_warm and settings.score_cache_size:
+            warming = asyncio.create_task(
+                keep_warm(cache, model, url, settings.cache_poll_seconds), name="score-cache-warm"
+            )
         log.info(
             "api ready", embedded=settings.embedded, redis=bool(settings.redis_url),
             model=model.describe(),
@@ -62,6 +69,10 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         try:
             yield
         finally:
+            if warming is not None:
+                warming.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await warming
             await model.stop()
             await features.close()
             await limiter.close()

@@ -137,6 +137,26 @@ def test_one_lead_score_names_its_version_and_reasons(api, book):
     assert contributions == sorted(contributions, reverse=True) and contributions[-1] > 0
 
 
+def test_the_warmed_worker_cache_answers_exactly_like_the_batch(book):
+    """After start the newest leads' scores are precomputed in bulk; those answers equal the
+    nightly batch and the uncached path."""
+    with BackgroundServer(create_app(_settings(book), migrate=False)) as base:
+        headers = {"X-API-Key": book["key"]}
+        assert _wait_for(
+            lambda: httpx.get(f"{base}/health/ready").json()["score_cache_entries"] == N_LEADS, 60
+        )
+        batch = _batch(book["url"])
+        for lead_id in range(1, N_LEADS + 1, 7):
+            body = httpx.get(f"{base}/v1/leads/{lead_id}/score", headers=headers).json()
+            assert abs(body["score"] - batch[lead_id][0]) <= 1e-6
+            assert [r["text"] for r in body["reasons"]] == [r["text"] for r in batch[lead_id][2]]
+        uncached = httpx.post(f"{base}/v1/scores:batch", headers=headers,
+                              json={"lead_ids": [8, 15]}).json()["scores"]  # fmt: skip
+        for item in uncached:
+            cached = httpx.get(f"{base}/v1/leads/{item['lead_id']}/score", headers=headers)
+            assert cached.json() == item
+
+
 def test_unknown_and_unready_leads_say_why(api, book):
     assert api.get("/v1/leads/999999999/score").status_code == 404
     lead = {

@@ -27,6 +27,7 @@ class Health(BaseModel):
     status: str = Field(description="ok | degraded | unavailable")
     database: str | None = None
     model: ModelStatus | None = None
+    score_cache_entries: int | None = Field(None, description="Scores kept in this worker")
 
 
 @router.get("/health/live", response_model=Health, summary="The process is up")
@@ -51,7 +52,8 @@ async def ready(state: State, response: Response) -> Any:
         response.status_code = 503
         return {"status": "unavailable", "database": type(exc).__name__, "model": model}
     status = "degraded" if model["status"] == "degraded" else "ok"
-    return {"status": status, "database": "ok", "model": model}
+    entries = len(state.score_cache)
+    return {"status": status, "database": "ok", "model": model, "score_cache_entries": entries}
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)

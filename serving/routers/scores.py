@@ -109,18 +109,7 @@ def _result(
     holder: ModelHolder, served: ServedModel, rows: list[dict[str, Any]], ids: list[int | None]
 ) -> list[dict[str, Any]]:
     scores, contributions = served.score_rows(rows)
-    out = []
-    for i, (row, lead_id) in enumerate(zip(rows, ids, strict=True)):
-        score = float(scores[i])
-        out.append({
-            "lead_id": lead_id,
-            "score": score,
-            "decile": holder.decile(score),
-            "model_name": served.name,
-            "model_version": served.version,
-            "reasons": served.reasons(row, contributions[i]),
-        })  # fmt: skip
-    return out
+    return holder.bodies(served, rows, ids, scores, contributions)
 
 
 def _json(body: Any, served: ServedModel, route: str, count: int = 1) -> Response:
