@@ -93,3 +93,34 @@ def test_rate_limit_in_redis_is_shared_between_app_instances(db):
             for i, base in enumerate([a, b, a, b, a, b])
         ]
     assert statuses == [201, 201, 201, 201, 429, 429]
+
+
+def test_redis_leases_never_admit_beyond_the_limit():
+    """Two workers taking leases of 1% from one shared counter: at most the limit is
+    admitted, and at most a lease per worker is lost."""
+    import asyncio
+
+    import redis
+
+    from serving.ratelimit import RedisRateLimiter
+
+    redis_url = os.environ.get("HK_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+    try:
+        redis.from_url(redis_url).flushdb()
+    except redis.ConnectionError:
+        pytest.skip(f"no Redis at {redis_url}")
+
+    async def run() -> int:
+        a, b = RedisRateLimiter(redis_url, 1000), RedisRateLimiter(redis_url, 1000)
+        assert a.lease == 10
+        admitted = 0
+        for i in range(1200):
+            allowed, _ = await (a if i % 3 else b).hit(key_id=77)
+            admitted += allowed
+        await a.close()
+        await b.close()
+        return admitted
+
+    _clear_of_minute_boundary()
+    admitted = asyncio.run(run())
+    assert 1000 - 2 * 10 <= admitted <= 1000
