@@ -56,29 +56,29 @@ class ScoreCache:
         return True
 
     def get(self, lead_id: int, stamp: Hashable) -> tuple[bytes, str] | None:
-        """(response body, model version) of a score given under ``stamp``, if kept."""
+        """(response body, ``X-Model-Version`` value) of a score given under ``stamp``."""
         if not self._check(stamp):
             return None
         found = self._entries.get(lead_id)
         (_HIT if found is not None else _MISS).inc()
         return found
 
-    def put(self, lead_id: int, stamp: Hashable, body: bytes, version: str) -> None:
+    def put(self, lead_id: int, stamp: Hashable, body: bytes, model: str) -> None:
         if not self._check(stamp):
             return
         if len(self._entries) >= self.max_entries:
             del self._entries[next(iter(self._entries))]  # the oldest
-        self._entries[lead_id] = (body, version)
+        self._entries[lead_id] = (body, model)
         CACHED_SCORES.set(len(self._entries))
 
-    def put_many(self, stamp: Hashable, items: Iterable[tuple[int, bytes]], version: str) -> None:
+    def put_many(self, stamp: Hashable, items: Iterable[tuple[int, bytes]], model: str) -> None:
         """Fill from a bulk computation (``warm_bodies``) made under ``stamp``."""
         if not self._check(stamp):
             return
         for lead_id, body in items:
             if len(self._entries) >= self.max_entries:
                 break
-            self._entries.setdefault(lead_id, (body, version))
+            self._entries.setdefault(lead_id, (body, model))
         CACHED_SCORES.set(len(self._entries))
 
 
@@ -132,7 +132,7 @@ async def keep_warm(cache: ScoreCache, holder: ModelHolder, conninfo: str, every
                 log.warning("score cache not warmed", error=str(error))
                 items = []
             if holder.stamp() == stamp:  # still current: keep them
-                cache.put_many(stamp, items, served.version)
+                cache.put_many(stamp, items, f"{served.name}/{served.version}")
                 warmed = stamp
                 log.info("score cache warmed", leads=len(items),
                          seconds=round(time.perf_counter() - started, 2))  # fmt: skip

@@ -26,6 +26,17 @@ SCORES_SERVED = Counter(
     "hk_scores_served_total", "Scores returned, by model version and route",
     ["model_version", "route"],
 )  # fmt: skip
+_served_counters: dict[tuple[str, str], Any] = {}
+
+
+def _count(version: str, route: str, n: int = 1) -> None:
+    # labels() takes a lock and builds a key on every call: keep the children.
+    child = _served_counters.get((version, route))
+    if child is None:
+        child = _served_counters[(version, route)] = SCORES_SERVED.labels(version, route)
+    child.inc(n)
+
+
 MAX_LEAD_ID = 2**63 - 1
 
 
@@ -113,7 +124,7 @@ def _result(
 
 
 def _json(body: Any, served: ServedModel, route: str, count: int = 1) -> Response:
-    SCORES_SERVED.labels(served.version, route).inc(count)
+    _count(served.version, route, count)
     return _response(orjson.dumps(body), f"{served.name}/{served.version}")
 
 
@@ -141,8 +152,9 @@ async def lead_score(
     if stamp is not None and stamp[0] == served.version:
         cached = state.score_cache.get(lead_id, stamp)
         if cached is not None:
-            SCORES_SERVED.labels(cached[1], "lead").inc()
-            return _response(cached[0], f"{served.name}/{cached[1]}")
+            _count(served.version, "lead")
+            return Response(cached[0], media_type="application/json",
+                            headers={"X-Model-Version": cached[1]})  # fmt: skip
     else:
         stamp = None  # the model moved since the stamp was taken: do not cache this one
     rows = await state.features.get([lead_id], served.encoder.feature_names)
@@ -156,9 +168,10 @@ async def lead_score(
             )
         raise HTTPException(status_code=404, detail=f"no lead {lead_id}")
     content = orjson.dumps(_result(holder, served, [row], [lead_id])[0])
-    state.score_cache.put(lead_id, stamp, content, served.version)
-    SCORES_SERVED.labels(served.version, "lead").inc()
-    return _response(content, f"{served.name}/{served.version}")
+    model = f"{served.name}/{served.version}"
+    state.score_cache.put(lead_id, stamp, content, model)
+    _count(served.version, "lead")
+    return _response(content, model)
 
 
 def _validate_payload(served: ServedModel, features: dict[str, Any]) -> list[dict[str, Any]]:
