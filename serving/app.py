@@ -17,6 +17,7 @@ from hk_core.migrate import upgrade
 from hk_core.pii import PiiHasher
 from hk_core.settings import Settings, get_settings
 from serving.errors import validation_error_handler
+from serving.fastpath import CachedScoreMiddleware
 from serving.features import FeatureStore
 from serving.middleware import BodyLimitMiddleware, MetricsMiddleware
 from serving.model import ModelHolder, registry_uri
@@ -94,6 +95,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     def body_limit(path: str) -> int:
         return settings.max_bulk_body_bytes if path.endswith("/bulk") else settings.max_body_bytes
 
+    # Innermost first: a cached score skips routing; body limits and metrics see every request.
+    app.add_middleware(CachedScoreMiddleware, on_hit=scores.count_lead_score)
     app.add_middleware(BodyLimitMiddleware, limit_for=body_limit)
     app.add_middleware(MetricsMiddleware)
     return app

@@ -45,24 +45,36 @@ async def _lookup(state: AppState, prefix: str) -> tuple[int, bytes] | None:
     return row[0], bytes(row[1])
 
 
-async def api_key_id(state: State, token: Annotated[str | None, Security(API_KEY_HEADER)]) -> int:
-    """The caller's key id; 401 unless the key is valid, 429 once it is over its limit."""
+async def authenticate(state: AppState, token: str | None) -> int | None:
+    """The key id of a valid, unrevoked ``X-API-Key`` value, else None."""
     if not token:
-        raise _UNAUTHORIZED
+        return None
     parts = split_token(token)
     if parts is None:
-        raise _UNAUTHORIZED
+        return None
     found = await _lookup(state, parts[0])
     if found is None or not matches(token, found[1]):
+        return None
+    return found[0]
+
+
+def rate_limited_detail(state: AppState) -> str:
+    return f"rate limit of {state.rate_limiter.limit} requests per minute exceeded"
+
+
+async def api_key_id(state: State, token: Annotated[str | None, Security(API_KEY_HEADER)]) -> int:
+    """The caller's key id; 401 unless the key is valid, 429 once it is over its limit."""
+    key_id = await authenticate(state, token)
+    if key_id is None:
         raise _UNAUTHORIZED
-    allowed, retry_after = await state.rate_limiter.hit(found[0])
+    allowed, retry_after = await state.rate_limiter.hit(key_id)
     if not allowed:
         raise HTTPException(
             status_code=429,
-            detail=f"rate limit of {state.rate_limiter.limit} requests per minute exceeded",
+            detail=rate_limited_detail(state),
             headers={"Retry-After": str(retry_after)},
         )
-    return found[0]
+    return key_id
 
 
 ApiKeyId = Annotated[int, Depends(api_key_id)]

@@ -155,6 +155,38 @@ def test_the_warmed_worker_cache_answers_exactly_like_the_batch(book):
         for item in uncached:
             cached = httpx.get(f"{base}/v1/leads/{item['lead_id']}/score", headers=headers)
             assert cached.json() == item
+            assert cached.headers["content-type"] == "application/json"
+            assert cached.headers["x-model-version"] == f"{MODEL_NAME}/{book['version']}"
+        # Cached answers still need a valid key (FastAPI's 401 for the rest).
+        assert httpx.get(f"{base}/v1/leads/8/score").status_code == 401
+        bad = httpx.get(f"{base}/v1/leads/8/score", headers={"X-API-Key": "hk_nope_nope"})
+        assert bad.status_code == 401
+        metrics = httpx.get(f"{base}/metrics").text
+        assert 'route="/v1/leads/{lead_id}/score",status="200"' in metrics
+
+
+def test_cached_answers_count_against_the_rate_limit(book):
+    settings = _settings(book, rate_limit_per_minute=3)
+    with BackgroundServer(create_app(settings, migrate=False)) as base:
+        assert _wait_for(
+            lambda: httpx.get(f"{base}/health/ready").json()["score_cache_entries"] == N_LEADS, 60
+        )
+        _clear_of_minute_boundary()
+        headers = {"X-API-Key": book["key"]}
+        statuses = [
+            httpx.get(f"{base}/v1/leads/{i}/score", headers=headers).status_code
+            for i in (1, 2, 3, 4)
+        ]
+        assert statuses == [200, 200, 200, 429]
+        refused = httpx.get(f"{base}/v1/leads/5/score", headers=headers)
+        assert refused.status_code == 429 and "retry-after" in refused.headers
+        assert "rate limit of 3 requests per minute" in refused.json()["detail"]
+
+
+def _clear_of_minute_boundary() -> None:
+    # fixed one-minute windows: a count straddling the boundary would start over
+    if time.time() % 60 > 55:
+        time.sleep(61 - time.time() % 60)
 
 
 def test_unknown_and_unready_leads_say_why(api, book):

@@ -37,6 +37,10 @@ def _count(version: str, route: str, n: int = 1) -> None:
     child.inc(n)
 
 
+def count_lead_score(version: str) -> None:
+    _count(version, "lead")
+
+
 MAX_LEAD_ID = 2**63 - 1
 
 
