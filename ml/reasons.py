@@ -24,6 +24,7 @@ from hk_core.features import Feature
 N_REASONS = 3
 CONTRIBUTION_DIGITS = 4  # log-odds: more digits are noise to a reader
 VALUE_DIGITS = 2
+ROUNDABLE_BELOW = 1e15
 UNKNOWN_VALUE = "unknown"
 
 
@@ -42,7 +43,12 @@ def _escape(values: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
 def value_text(feature: Feature, column: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
     """A feature's values as short words, JSON-escaped (missing → 'unknown')."""
     if feature.kind == "numeric":
-        text = pc.cast(pc.round(column.cast(pa.float64()), VALUE_DIGITS), pa.string())
+        values = column.cast(pa.float64())
+        # Arrow's round raises on overflow near ±1.8e308; from 1e15 up a double has no
+        # hundredths left to round anyway, and inf/nan are shown as they are.
+        small = pc.less(pc.abs(values), ROUNDABLE_BELOW)
+        rounded = pc.round(pc.if_else(small, values, 0.0), VALUE_DIGITS)
+        text = pc.cast(pc.if_else(small, rounded, values), pa.string())
     elif feature.kind == "boolean":
         text = pc.if_else(column.cast(pa.bool_()), "yes", "no")
     else:

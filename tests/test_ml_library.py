@@ -524,3 +524,18 @@ def _history_count(conninfo: str) -> int:
     with psycopg.connect(conninfo) as conn:
         row = conn.execute("select count(*) from ml.lead_score_history").fetchone()
     return int(row[0]) if row else 0
+
+
+def test_reason_values_in_words_survive_extreme_numbers():
+    """Arrow's round overflows near ±1.8e308: a what-if payload or a messy mart row must
+    still get its reasons in words, and ordinary values keep two decimals."""
+    import pyarrow as pa
+
+    from hk_core.features import Feature
+    from ml.reasons import value_text
+
+    feature = Feature("asking_price", "numeric", "Asking price.")
+    values = pa.array([1.234, None, 1.7e308, -1.7e308, float("inf"), 250000.0, 1e16])
+    assert value_text(feature, values).to_pylist() == [
+        "1.23", "unknown", "1.7e+308", "-1.7e+308", "inf", "250000", "1e+16"
+    ]  # fmt: skip

@@ -24,6 +24,7 @@ from psycopg.conninfo import conninfo_to_dict
 from hk_core.apikeys import create_api_key
 from hk_core.db import with_driver
 from hk_core.feature_cache import invalidate
+from hk_core.features import FEATURES
 from hk_core.settings import Settings
 from ml.registry import CHAMPION, MODEL_NAME, artifact_root, configure, load_champion, tracking_uri
 from ml.scoring import rescore
@@ -223,6 +224,12 @@ def test_what_if_payload_is_scored_and_checked_against_the_signature(api, book):
     assert scored.json()["lead_id"] is None
     changed = {**features, "equity_ratio": 0.99, "is_in_foreclosure": True}
     assert api.post("/v1/score", json={"features": changed}).status_code == 200
+    numeric = [f.name for f in FEATURES if f.kind == "numeric"]
+    for extreme in (1.7e308, -1.7e308, 0, 10**30):
+        body = {"features": {**features, **dict.fromkeys(numeric, extreme)}}
+        response = api.post("/v1/score", json=body)
+        assert response.status_code == 200, response.text
+        assert 0 <= response.json()["score"] <= 1
 
     wrong = {k: v for k, v in features.items() if k != "equity_ratio"}
     wrong["shoe_size"] = 11
