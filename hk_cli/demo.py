@@ -229,6 +229,39 @@ def _print_model(conninfo: str) -> None:
         why = "; ".join(r["text"] for r in reasons[:2])
         table.add_row(str(lead_id), source, stage, f"{score:.3f}", str(decile), why)
     console.print(table)
+    _online_check(conninfo, [(row[0], row[3]) for row in top[:5]])
+
+
+def _online_check(conninfo: str, batch: list[tuple[int, float]]) -> None:
+    """The same leads through the API's online route: same score as the nightly batch."""
+    from hk_core.apikeys import create_api_key
+    from serving.background import BackgroundServer
+
+    with psycopg.connect(conninfo) as conn:
+        _, token = create_api_key(conn, "hk demo scores")
+    table = Table(title="Online scores (GET /v1/leads/{id}/score on a real server) vs the batch")
+    for column in ("lead", "batch score", "online score", "same", "model", "decile", "ms"):
+        table.add_column(column, justify="left" if column == "model" else "right")
+    with (
+        BackgroundServer() as base,
+        httpx.Client(base_url=base, headers={"X-API-Key": token}, timeout=30) as client,
+    ):
+        for lead_id, batch_score in batch:
+            started = time.perf_counter()
+            response = client.get(f"/v1/leads/{lead_id}/score")
+            elapsed_ms = (time.perf_counter() - started) * 1000
+            if response.status_code != 200:
+                table.add_row(str(lead_id), f"{batch_score:.6f}", str(response.status_code),
+                              "no", "", "", f"{elapsed_ms:.1f}")  # fmt: skip
+                continue
+            body = response.json()
+            same = abs(body["score"] - batch_score) <= 1e-6
+            table.add_row(
+                str(lead_id), f"{batch_score:.6f}", f"{body['score']:.6f}", "yes" if same else "NO",
+                f"v{body['model_version']}", str(body["decile"]),
+                f"{elapsed_ms:.1f}",
+            )  # fmt: skip
+    console.print(table)
 
 
 def run_demo(*, leads: int, seed: int) -> int:
@@ -325,7 +358,7 @@ def run_demo(*, leads: int, seed: int) -> int:
     _print_marts(conninfo)
     _print_model(conninfo)
     console.print(
-        "Next: [bold]uv run hk serve[/bold] for the API, "
+        "Next: [bold]uv run hk serve[/bold] for the API (leads and scores), "
         "[bold]uv run hk ui[/bold] for the Dagster UI, "
         '[bold]uv run hk lake sql "select …"[/bold] for the lake, '
         "[bold]uv run hk api-keys create NAME[/bold] for a key. "
