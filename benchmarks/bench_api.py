@@ -65,19 +65,23 @@ def wrk(args: argparse.Namespace, *extra: str, secret: str = "") -> tuple[str, d
     return output, parse_wrk(output)
 
 
-def wait_ready(base: str, server: subprocess.Popen, timeout: float = 60) -> None:
+def wait_ready(
+    base: str, server: subprocess.Popen, timeout: float = 60, path: str = "/health/ready"
+) -> None:
+    """Until ``path`` answers 200; exits (stopping the server) if it dies or never does."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.poll() is not None:
-            sys.exit(f"hk serve exited with {server.returncode}")
+            sys.exit(f"{server.args[0]} exited with {server.returncode}")
         try:
-            with urllib.request.urlopen(f"{base}/health/ready", timeout=2) as response:
+            with urllib.request.urlopen(f"{base}{path}", timeout=2) as response:
                 if response.status == 200:
                     return
         except OSError:
             pass
         time.sleep(0.2)
-    sys.exit("hk serve did not become ready")
+    stop(server)
+    sys.exit(f"{server.args[0]} did not become ready")
 
 
 def stop(server: subprocess.Popen) -> None:

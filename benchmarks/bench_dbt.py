@@ -41,7 +41,18 @@ import time
 from datetime import date
 from pathlib import Path
 
-from common import HK, REPO, SERVER_URL, bench_env, database_url, machine, psql, require
+from common import (
+    HK,
+    REPO,
+    SAMPLE_REASONS,
+    bench_env,
+    database_url,
+    drop_database,
+    fresh_database,
+    machine,
+    psql,
+    require,
+)  # fmt: skip
 
 DB = "hk_bench_dbt"
 URL = database_url(DB)
@@ -53,13 +64,6 @@ COPY_STRIDE = 10_000_000  # copy k of lead/event id x is x + k * COPY_STRIDE
 JUNK_MIN_LEADS = 20
 MONEY = ("assessed_value", "estimated_value", "last_sale_price", "mortgage_balance_estimate",
          "equity", "asking_price", "mortgage_balance")  # fmt: skip
-# A realistic reason_codes payload (3 reasons, like ml.reasons writes) for every score.
-REASONS = json.dumps([
-    {"feature": "timeline_days", "contribution": 0.4123, "text": "Timeline in days: 30"},
-    {"feature": "asking_to_value_ratio", "contribution": 0.2311,
-     "text": "Asking price over estimated value: 0.82"},
-    {"feature": "is_absentee_owner", "contribution": 0.1034, "text": "Absentee owner: yes"},
-])  # fmt: skip
 
 
 def db(sql: str) -> str:
@@ -67,12 +71,6 @@ def db(sql: str) -> str:
         return psql(sql, url=URL)
     except subprocess.CalledProcessError as error:
         sys.exit(f"psql failed: {error.stderr.strip()}\n{sql}")
-
-
-def drop_databases() -> None:
-    """The benchmark database, and the MLflow one `hk pipeline run` creates beside it."""
-    for name in (DB, f"{DB}_mlflow"):
-        psql(f"drop database if exists {name} with (force)", url=SERVER_URL)
 
 
 def run_hk(args: list[str], env: dict[str, str], *, ok: tuple[int, ...] = (0,)) -> str:
@@ -206,7 +204,7 @@ def scale(n: int, new_day: date) -> dict[str, int]:
     db(f"""insert into ml.lead_scores
              (lead_id, score, model_name, model_version, reason_codes, scored_at)
         select l.lead_id, (abs(hashtext(l.lead_id::text)) % 10000) / 10000.0, 'bench', 'bench-1',
-               '{REASONS}'::jsonb, timestamptz '{new_day}' - interval '22 hours'
+               '{SAMPLE_REASONS}'::jsonb, timestamptz '{new_day}' - interval '22 hours'
         from raw.enriched_leads l
         where not exists (select 1 from raw.lead_stage_events e
                           where e.lead_id = l.lead_id and e.stage in ('closed_won', 'closed_lost'))""")
@@ -429,8 +427,7 @@ def main() -> int:
     )
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     try:
-        drop_databases()
-        psql(f"create database {DB}", url=SERVER_URL)
+        fresh_database(DB)
         run_hk(["db", "upgrade"], env)
         base_started = time.monotonic()
         load_base(data, env, args.split_junk_keys)
@@ -449,7 +446,7 @@ def main() -> int:
         print(f"whole benchmark: {time.monotonic() - started:.0f} s")
     finally:
         if not args.keep_db:
-            drop_databases()
+            drop_database(DB)
         shutil.rmtree(work, ignore_errors=True)
     return 0
 

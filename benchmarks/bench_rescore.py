@@ -51,7 +51,7 @@ import numpy as np
 import pandas as pd
 import psycopg
 import pyarrow as pa
-from common import REPO, SERVER_URL, database_url, machine, psql
+from common import REPO, SAMPLE_REASONS, database_url, drop_database, fresh_database, machine
 
 sys.path.insert(0, str(REPO))
 
@@ -86,19 +86,8 @@ TARGET_RATIO = 1.7
 # hk_pipelines.defs.ml.assets.TrainingConfig: what the weekly training job runs with.
 PRODUCTION_PARAMS = {"max_depth": 4, "learning_rate": 0.05, "nthread": 2}
 FLOOR_SCORE = 0.5
-FLOOR_REASONS = json.dumps([
-    {"feature": "timeline_days", "contribution": 0.4123, "text": "Timeline in days: 30.0"},
-    {"feature": "asking_to_value_ratio", "contribution": 0.2311,
-     "text": "Asking price over estimated value: 0.82"},
-    {"feature": "is_absentee_owner", "contribution": 0.1034, "text": "Absentee owner: yes"},
-])  # fmt: skip
 NIGHTS = ("first", "unchanged", "new model")
 PARTS = ("rescore", "naive", "reads", "training")
-
-
-def drop_databases() -> None:
-    for name in (DB, f"{DB}_mlflow"):
-        psql(f"drop database if exists {name} with (force)", url=SERVER_URL)
 
 
 def build_marts(rows: int) -> None:
@@ -166,7 +155,7 @@ def floor(model: LoadedModel, version: str) -> dict[str, float]:
         URL,
         lead_ids,
         np.full(len(lead_ids), FLOOR_SCORE),
-        lambda positions: pa.repeat(pa.scalar(FLOOR_REASONS), len(positions)),
+        lambda positions: pa.repeat(pa.scalar(SAMPLE_REASONS), len(positions)),
         model_name="floor",
         model_version=version,
         scored_at=datetime.now(UTC),
@@ -375,8 +364,7 @@ def main() -> None:
     args = parser.parse_args()
 
     print(machine(), flush=True)
-    drop_databases()
-    psql(f"create database {DB}", url=SERVER_URL)
+    fresh_database(DB)
     try:
         upgrade(URL)
         build_marts(args.rows)
@@ -390,7 +378,7 @@ def main() -> None:
         report(results, reads, trainings, args.runs)
     finally:
         if not args.keep_db:
-            drop_databases()
+            drop_database(DB)
 
 
 if __name__ == "__main__":

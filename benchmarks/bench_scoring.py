@@ -27,17 +27,13 @@ import time
 import urllib.request
 from pathlib import Path
 
-from bench_api import parse_wrk, stop
-from common import HK, REPO, SERVER_URL, hk, machine, psql, require
+from bench_api import parse_wrk, stop, wait_ready
+from common import HK, REPO, database_url, drop_database, fresh_database, hk, machine, require
 
 HERE = Path(__file__).resolve().parent
 DB = "hk_bench_serve"
 TARGET_RATIO = 0.6
 TARGET_P99_MS = 10.0
-
-
-def db_url() -> str:
-    return SERVER_URL.rsplit("/", 1)[0] + f"/{DB}"
 
 
 def build_book(n: int, home: Path) -> tuple[str, str]:
@@ -58,7 +54,7 @@ def build_book(n: int, home: Path) -> tuple[str, str]:
     from ml.synthetic import synthetic_feature_table
     from ml.workflow import load_training_set, train_and_register
 
-    url = db_url()
+    url = database_url(DB)
     book = synthetic_feature_table(n, 7)
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("create schema if not exists marts")
@@ -91,19 +87,8 @@ def serve(
     with log.open("a") as out:
         server = subprocess.Popen(command, cwd=REPO, env=env, stdout=out,
                                   stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            sys.exit(f"{command[0]} exited with {server.returncode}; see {log}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}{ready}", timeout=2) as response:
-                if response.status == 200:
-                    return server
-        except OSError:
-            pass
-        time.sleep(0.2)
-    stop(server)
-    sys.exit(f"{command[0]} did not become ready; see {log}")
+    wait_ready(f"http://127.0.0.1:{port}", server, timeout=300, path=ready)
+    return server
 
 
 def main() -> int:
@@ -118,11 +103,9 @@ def main() -> int:
     args = parser.parse_args()
     require("wrk", "psql", "redis-cli")
     print("machine:", machine(), flush=True)
-    psql(f"drop database if exists {DB} with (force)", url=SERVER_URL)
-    psql(f"drop database if exists {DB}_mlflow with (force)", url=SERVER_URL)
-    psql(f"create database {DB}", url=SERVER_URL)
+    fresh_database(DB)
     scratch = Path(tempfile.mkdtemp(prefix="hk-bench-serve-"))
-    env = dict(os.environ, HK_DATABASE_URL=db_url(), HK_HOME=str(scratch / "home"),
+    env = dict(os.environ, HK_DATABASE_URL=database_url(DB), HK_HOME=str(scratch / "home"),
                HK_RATE_LIMIT_PER_MINUTE="1000000000", HK_LOG_LEVEL="WARNING",
                DAGSTER_DISABLE_TELEMETRY="1", DO_NOT_TRACK="1")  # fmt: skip
     hk("db", "upgrade", env=env)
@@ -184,8 +167,7 @@ def main() -> int:
             stop(server)
     finally:
         if not args.keep_db:
-            psql(f"drop database if exists {DB} with (force)", url=SERVER_URL)
-            psql(f"drop database if exists {DB}_mlflow with (force)", url=SERVER_URL)
+            drop_database(DB)
     live = rows[0][1]["rps"]
     print(f"\n{'':38} {'req/s':>9} {'÷ live':>7} {'p50 ms':>7} {'p99 ms':>7}  non-2xx")
     for name, run in rows:
@@ -207,7 +189,7 @@ def _one_row() -> dict:
 
     from hk_core.features import FEATURE_NAMES
 
-    with psycopg.connect(db_url(), row_factory=dict_row) as conn:
+    with psycopg.connect(database_url(DB), row_factory=dict_row) as conn:
         row = conn.execute("select * from marts.lead_features where lead_id = 1").fetchone()
     assert row is not None
     return {name: row[name] for name in FEATURE_NAMES}

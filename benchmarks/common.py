@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -16,6 +17,13 @@ HK = str(Path(sys.executable).with_name("hk"))
 # The server to benchmark on; the benchmark database is created (and dropped) on it.
 SERVER_URL = os.environ.get("HK_BENCH_SERVER_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 BENCH_DB = "hk_bench"
+# A realistic reason_codes payload (3 reasons, as ml.reasons writes them) for stand-in scores.
+SAMPLE_REASONS = json.dumps([
+    {"feature": "timeline_days", "contribution": 0.4123, "text": "Timeline in days: 30"},
+    {"feature": "asking_to_value_ratio", "contribution": 0.2311,
+     "text": "Asking price over estimated value: 0.82"},
+    {"feature": "is_absentee_owner", "contribution": 0.1034, "text": "Absentee owner: yes"},
+])  # fmt: skip
 
 
 def machine() -> str:
@@ -49,15 +57,17 @@ def psql(sql: str, *, url: str | None = None) -> str:
     return subprocess.run(command, check=True, capture_output=True, text=True).stdout.strip()
 
 
-def fresh_database() -> str:
-    """Drop and re-create the benchmark database; returns its URL."""
-    psql(f"drop database if exists {BENCH_DB} with (force)", url=SERVER_URL)
-    psql(f"create database {BENCH_DB}", url=SERVER_URL)
-    return database_url()
+def fresh_database(dbname: str = BENCH_DB) -> str:
+    """Drop (with its MLflow database) and re-create a benchmark database; returns its URL."""
+    drop_database(dbname)
+    psql(f"create database {dbname}", url=SERVER_URL)
+    return database_url(dbname)
 
 
-def drop_database() -> None:
-    psql(f"drop database if exists {BENCH_DB} with (force)", url=SERVER_URL)
+def drop_database(dbname: str = BENCH_DB) -> None:
+    """The database, and the `<name>_mlflow` one that training next to it creates."""
+    for name in (dbname, f"{dbname}_mlflow"):
+        psql(f"drop database if exists {name} with (force)", url=SERVER_URL)
 
 
 def bench_env(**extra: str) -> dict[str, str]:

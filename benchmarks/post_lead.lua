@@ -3,20 +3,13 @@
 -- external_id = <run id>-<thread>-<counter>, so every request stores a new lead (no dedup hits).
 -- done() prints one "status <code> <count>" line per HTTP status seen, for bench_api.py.
 
-local threads = {}
-local next_thread = 0
-
-function setup(thread)
-  thread:set("thread_no", next_thread)
-  next_thread = next_thread + 1
-  table.insert(threads, thread)
-end
+-- setup(), response() and done(): the shared status counting, next to this script.
+dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "") .. "wrk_status.lua")
 
 function init(args)
   api_key = args[1]
   run_id = args[2] or "run"
   counter = 0
-  statuses = {}
   headers = { ["Content-Type"] = "application/json", ["X-API-Key"] = api_key }
 end
 
@@ -36,28 +29,4 @@ function request()
   local exchange = 200 + (thread_no * 8 + math.floor(counter / 10000) % 8) % 800
   local body = string.format(BODY, unique, unique, exchange, counter % 10000, counter)
   return wrk.format("POST", "/v1/leads", headers, body)
-end
-
-function response(status, headers, body)
-  statuses[status] = (statuses[status] or 0) + 1
-  if status >= 300 and not first_error then
-    first_error = status .. " " .. body
-  end
-end
-
-function done(summary, latency, requests)
-  local total = {}
-  for _, thread in ipairs(threads) do
-    local seen = thread:get("statuses")
-    for code, count in pairs(seen) do
-      total[code] = (total[code] or 0) + count
-    end
-    local err = thread:get("first_error")
-    if err then
-      io.write("first_error ", err, "\n")
-    end
-  end
-  for code, count in pairs(total) do
-    io.write(string.format("status %d %d\n", code, count))
-  end
 end

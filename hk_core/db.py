@@ -45,6 +45,27 @@ def database_url(settings: Settings | None = None) -> str:
     return embedded_url(settings)
 
 
+MLFLOW_DATABASE_SUFFIX = "_mlflow"
+
+
+def mlflow_tracking_url(
+    settings: Settings, platform_url: str | None = None, *, create: bool = False
+) -> str:
+    """``HK_MLFLOW_TRACKING_URI`` if set, else MLflow's database store beside the platform's
+    (``<db>_mlflow``), created first when ``create``.
+
+    The URL names psycopg2: SQLAlchemy 2.1 would pick psycopg 3 for ``postgresql://``, which
+    MLflow's store is not tested with.
+    """
+    if settings.mlflow_tracking_uri:
+        return settings.mlflow_tracking_uri
+    platform_url = platform_url or database_url(settings)
+    name = urlsplit(platform_url).path.lstrip("/") + MLFLOW_DATABASE_SUFFIX
+    if create:
+        ensure_database(platform_url, name)
+    return with_driver(with_database(platform_url, name), "psycopg2")
+
+
 def with_driver(url: str, driver: str) -> str:
     """Rewrite a ``postgresql://`` URL for SQLAlchemy with an explicit driver.
 

@@ -13,7 +13,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import mlflow
 import mlflow.pyfunc
@@ -22,7 +21,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST, ErrorCode
 from mlflow.tracking import MlflowClient
 
-from hk_core.db import database_url, ensure_database, with_database, with_driver
+from hk_core.db import mlflow_tracking_url
 from hk_core.settings import Settings
 from ml import pyfunc_model
 from ml.training import TrainedModel
@@ -31,7 +30,6 @@ MODEL_NAME = "lead_conversion"
 EXPERIMENT_NAME = "lead_conversion"
 CHAMPION = "champion"
 CHALLENGER = "challenger"
-MLFLOW_DATABASE_SUFFIX = "_mlflow"
 PYFUNC_NAME = "model"  # the logged model's name within its run
 
 
@@ -55,17 +53,9 @@ class LoadedModel:
 
 
 def tracking_uri(settings: Settings) -> str:
-    """``HK_MLFLOW_TRACKING_URI`` if set, else the database store next to the platform's.
-
-    Creates the ``<db>_mlflow`` database when missing. The URL names psycopg2: SQLAlchemy
-    2.1 would pick psycopg 3 for ``postgresql://``, which MLflow's store is not tested with.
-    """
-    if settings.mlflow_tracking_uri:
-        return settings.mlflow_tracking_uri
-    platform_url = database_url(settings)
-    mlflow_db = urlsplit(platform_url).path.lstrip("/") + MLFLOW_DATABASE_SUFFIX
-    ensure_database(platform_url, mlflow_db)
-    return with_driver(with_database(platform_url, mlflow_db), "psycopg2")
+    """``HK_MLFLOW_TRACKING_URI`` if set, else the database store next to the platform's,
+    creating its ``<db>_mlflow`` database when missing (``hk_core.db.mlflow_tracking_url``)."""
+    return mlflow_tracking_url(settings, create=True)
 
 
 def artifact_root(settings: Settings) -> str:

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from psycopg_pool import AsyncConnectionPool
 
-from hk_core.db import database_url
+from hk_core.db import database_url, mlflow_tracking_url
 from hk_core.logging import configure_logging, get_logger
 from hk_core.migrate import upgrade
 from hk_core.pii import PiiHasher
@@ -20,7 +20,7 @@ from serving.errors import validation_error_handler
 from serving.fastpath import CachedScoreMiddleware
 from serving.features import FeatureStore
 from serving.middleware import BodyLimitMiddleware, MetricsMiddleware
-from serving.model import ModelHolder, registry_uri
+from serving.model import ModelHolder
 from serving.ratelimit import make_rate_limiter
 from serving.routers import health, leads, scores
 from serving.score_cache import ScoreCache, keep_warm
@@ -51,7 +51,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
             check_deliverability=settings.email_check_deliverability,
         )
         features = FeatureStore(pool, settings.redis_url, settings.feature_cache_ttl_seconds)
-        model = ModelHolder(settings, registry_uri(settings, url))
+        # The store the pipelines register in; the API never creates it.
+        model = ModelHolder(settings, mlflow_tracking_url(settings, url))
         if settings.scoring_enabled:
             await model.start(pool)
         else:

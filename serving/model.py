@@ -25,14 +25,12 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import numpy as np
 import psycopg
 import pyarrow as pa
 from prometheus_client import Counter, Gauge
 
-from hk_core.db import with_database, with_driver
 from hk_core.features import Feature
 from hk_core.logging import get_logger
 from hk_core.settings import Settings
@@ -56,7 +54,6 @@ MODEL_DEGRADED = Gauge("hk_model_degraded", "1 while the model registry cannot b
 BOOSTER_FILE = "booster.json"
 ENCODER_FILE = "encoder.json"
 META_FILE = "model.json"
-MLFLOW_DATABASE_SUFFIX = "_mlflow"  # as ml.registry names the default tracking database
 
 
 class ModelUnavailable(Exception):
@@ -86,16 +83,13 @@ class ServedModel:
 
     def score_rows(self, rows: Sequence[Mapping[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
         """(P(conversion), contributions by feature) for each row; no pandas, no DMatrix."""
-        matrix = self.encoder.transform_rows(rows)
-        if self.forest is not None:
-            scores, per_column = self.forest.predict_with_contributions(matrix)
-            return scores, self.encoder.sum_by_feature(per_column)
-        scores = self.model.predict_proba_matrix(matrix)
-        return scores, self.model.contributions(matrix)
+        return self._score(self.encoder.transform_rows(rows))
 
     def score_table(self, table: pa.Table) -> tuple[np.ndarray, np.ndarray]:
         """The same as ``score_rows`` for many leads at once (Arrow in, column-wise encoding)."""
-        matrix = self.encoder.transform_arrow(table)
+        return self._score(self.encoder.transform_arrow(table))
+
+    def _score(self, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if self.forest is not None:
             scores, per_column = self.forest.predict_with_contributions(matrix)
             return scores, self.encoder.sum_by_feature(per_column)
@@ -130,19 +124,11 @@ def _value_text(feature: Feature, value: Any) -> str:
 # --------------------------------------------------------------------------- the registry
 
 
-def registry_uri(settings: Settings, platform_url: str) -> str:
-    """The MLflow store the pipelines register in (never created from here)."""
-    if settings.mlflow_tracking_uri:
-        return settings.mlflow_tracking_uri
-    name = urlsplit(platform_url).path.lstrip("/") + MLFLOW_DATABASE_SUFFIX
-    return with_driver(with_database(platform_url, name), "psycopg2")
-
-
 def _database_missing(uri: str) -> bool:
     """True when ``uri`` is a Postgres store whose database does not exist (nothing trained)."""
     if not uri.startswith("postgresql"):
         return False
-    scheme, rest = uri.split("://", 1)
+    rest = uri.split("://", 1)[1]
     try:
         with psycopg.connect(f"postgresql://{rest}", connect_timeout=5):
             return False
@@ -239,9 +225,9 @@ class ModelHolder:
 
     @property
     def status(self) -> str:
-        if self.current is None:
-            return "degraded" if self.problem else "no_model"
-        return "degraded" if self.problem else "ok"
+        if self.problem:
+            return "degraded"
+        return "no_model" if self.current is None else "ok"
 
     def describe(self) -> dict[str, Any]:
         served = self.current

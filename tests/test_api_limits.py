@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import os
-import time
 
 import httpx
 import pytest
+from timing import clear_of_minute_boundary
 
 from hk_core.apikeys import create_api_key
 from hk_core.settings import get_settings
@@ -48,15 +48,9 @@ def test_chunked_oversize_body_is_413(limited_api):
     assert response.status_code == 413
 
 
-def _clear_of_minute_boundary() -> None:
-    """The limits count in fixed one-minute windows: start a burst well inside one."""
-    if time.time() % 60 > 45:
-        time.sleep(61 - time.time() % 60)
-
-
 def test_rate_limit_per_key_is_429_with_retry_after(limited_api, db):
     base, token = limited_api
-    _clear_of_minute_boundary()
+    clear_of_minute_boundary()
     statuses = []
     for i in range(7):
         r = httpx.post(f"{base}/v1/leads", json={**LEAD, "external_id": f"R{i}"},
@@ -85,7 +79,7 @@ def test_rate_limit_in_redis_is_shared_between_app_instances(db):
     _, token = create_api_key(db, "redis")
     headers = {"X-API-Key": token}
     with BackgroundServer(create_app(settings)) as a, BackgroundServer(create_app(settings)) as b:
-        _clear_of_minute_boundary()
+        clear_of_minute_boundary()
         statuses = [
             httpx.post(
                 f"{base}/v1/leads", json={**LEAD, "external_id": f"S{i}"}, headers=headers
@@ -121,6 +115,6 @@ def test_redis_leases_never_admit_beyond_the_limit():
         await b.close()
         return admitted
 
-    _clear_of_minute_boundary()
+    clear_of_minute_boundary()
     admitted = asyncio.run(run())
     assert 1000 - 2 * 10 <= admitted <= 1000

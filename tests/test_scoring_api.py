@@ -20,6 +20,7 @@ import psycopg
 import pytest
 from ml_fixtures import synthetic_marts_database
 from psycopg.conninfo import conninfo_to_dict
+from timing import clear_of_minute_boundary
 
 from hk_core.apikeys import create_api_key
 from hk_core.db import with_driver
@@ -172,7 +173,7 @@ def test_cached_answers_count_against_the_rate_limit(book):
         assert _wait_for(
             lambda: httpx.get(f"{base}/health/ready").json()["score_cache_entries"] == N_LEADS, 60
         )
-        _clear_of_minute_boundary()
+        clear_of_minute_boundary()
         headers = {"X-API-Key": book["key"]}
         statuses = [
             httpx.get(f"{base}/v1/leads/{i}/score", headers=headers).status_code
@@ -182,12 +183,6 @@ def test_cached_answers_count_against_the_rate_limit(book):
         refused = httpx.get(f"{base}/v1/leads/5/score", headers=headers)
         assert refused.status_code == 429 and "retry-after" in refused.headers
         assert "rate limit of 3 requests per minute" in refused.json()["detail"]
-
-
-def _clear_of_minute_boundary() -> None:
-    # fixed one-minute windows: a count straddling the boundary would start over
-    if time.time() % 60 > 55:
-        time.sleep(61 - time.time() % 60)
 
 
 def test_unknown_and_unready_leads_say_why(api, book):
