@@ -6,6 +6,14 @@ mart, the API) see either last night's scores or tonight's, never a mix.
 latest history row: re-running a night, or rescoring with the same model and unchanged
 features, adds nothing. A lead's ``scored_at`` in ``ml.lead_scores`` is therefore when its
 current score was first given, the same as its latest history row.
+
+How a night's write is laid out (``ScoreWriter``), so that it costs little beyond the read:
+- it opens before the features are read, takes the rescoring lock (two rescorings never
+  interleave) and reads what ``ml.lead_scores`` holds now in a thread, alongside the read;
+- the comparison (which leads moved) is NumPy over two sorted id arrays: only the leads that
+  moved are sent to Postgres, none on a night where nothing changed;
+- reason codes are built only for the rows that are written, chunk by chunk, and each chunk
+  is written (history and ``ml.lead_scores``) while the next one is being explained.
 """
 
 from __future__ import annotations
@@ -14,13 +22,16 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from types import TracebackType
+from typing import TYPE_CHECKING, Self
 
 import numpy as np
 import psycopg
 import pyarrow as pa
+from psycopg import sql
 
 from ml.data import KEY_FIELDS, arrow_batches, lead_feature_schema, write_arrow
 from ml.reasons import reason_codes_json
@@ -40,32 +51,23 @@ SCORING_CHUNK_ROWS = 200_000
 # the next ones while the encoder and XGBoost work on this one.
 READ_AHEAD_BATCHES = 4
 
-# Only (lead_id, score) goes over the wire for every lead, in binary: reason codes are built
-# and sent only for the leads whose row in ml.lead_scores changes (on a typical night, the
-# new leads), see ``write_scores``.
-_STAGE_SQL = """
-create temp table new_scores (
-    lead_id bigint not null,
-    score double precision not null
-) on commit drop
-"""
-# Every lead whose row in ml.lead_scores must go (closed, or its score or model changed) or
-# come (new, changed, or back from closed), in one pass over both tables. A lead whose row
+# Serialises rescorings: each one's comparison must see the scores the previous one wrote.
+_LOCK_SQL = "select pg_advisory_xact_lock(hashtext('hk.ml.lead_scores'))"
+# What ml.lead_scores holds now, in binary: (lead_id, score, same model as tonight's).
+_CURRENT_SQL = (
+    "select lead_id, score, model_name = {model_name} and model_version = {model_version}"
+    " from ml.lead_scores"
+)
+# The leads whose row in ml.lead_scores must go (closed: no score tonight; changed score or
+# model) or come (new, changed, or back from closed), found by ``_moved``. A lead whose row
 # stays is the same lead, score and model as its latest history row, because each row of
 # ml.lead_scores *is* its lead's latest history row (the invariant this module keeps).
 _MOVED_SQL = """
-create temp table moved on commit drop as
-select
-    coalesce(n.lead_id, s.lead_id) as lead_id,
-    n.score,
-    s.lead_id is not null as is_listed
-from new_scores as n
-full join ml.lead_scores as s on s.lead_id = n.lead_id
-where n.lead_id is null
-    or s.lead_id is null
-    or s.score <> n.score
-    or s.model_name <> %(model_name)s
-    or s.model_version <> %(model_version)s
+create temp table moved (
+    lead_id bigint not null,
+    score double precision,
+    is_listed boolean not null
+) on commit drop
 """
 # Tonight's row for each lead that gets one. A listed lead that moved has a new score (its
 # listed row is its latest history row). An unlisted lead (new, or back from closed) is a new
@@ -95,39 +97,50 @@ left join lateral (
 ) as same on true
 where m.score is not null
 """
-_REASONS_SQL = """
-create temp table new_reasons (
-    lead_id bigint not null,
-    reason_codes jsonb not null
-) on commit drop
-"""
-_HISTORY_SQL = """
-insert into ml.lead_score_history
-    (lead_id, score, model_name, model_version, reason_codes, scored_at)
-select x.lead_id, x.score, %(model_name)s, %(model_version)s, r.reason_codes, x.scored_at
-from next_scores as x
-join new_reasons as r on r.lead_id = x.lead_id
-where x.is_new_score
-"""
 # "Replaced in full" is done as: delete every row that moved (closed or changed), insert
 # tonight's rows for the leads that moved in. On a night where few scores move almost nothing
 # is written (DELETE + INSERT of all 1M rows took ~30 s and left a million dead rows for
 # autovacuum), and readers are never blocked, as TRUNCATE's exclusive lock would block them.
 # A row that stays keeps its reason codes, so each row equals its lead's latest history row.
-_REPLACE_SQL = (
-    """
-    delete from ml.lead_scores as s
-    using moved as m
-    where m.lead_id = s.lead_id and m.is_listed
-    """,
-    """
+_DELETE_SQL = """
+delete from ml.lead_scores as s
+using moved as m
+where m.lead_id = s.lead_id and m.is_listed
+"""
+_CHUNK_SQL = """
+create temp table chunk_reasons (
+    lead_id bigint not null,
+    reason_codes jsonb not null
+) on commit drop
+"""
+# One chunk of explained leads into the history (new scores only) and ml.lead_scores.
+_WRITE_CHUNK_SQL = """
+with chunk as (
+    select x.lead_id, x.score, r.reason_codes, x.scored_at, x.is_new_score
+    from chunk_reasons as r
+    join next_scores as x on x.lead_id = r.lead_id
+),
+history as (
+    insert into ml.lead_score_history
+        (lead_id, score, model_name, model_version, reason_codes, scored_at)
+    select lead_id, score, %(model_name)s, %(model_version)s, reason_codes, scored_at
+    from chunk
+    where is_new_score
+    returning 1
+),
+listed as (
     insert into ml.lead_scores
         (lead_id, score, model_name, model_version, reason_codes, scored_at)
-    select x.lead_id, x.score, %(model_name)s, %(model_version)s, r.reason_codes, x.scored_at
-    from next_scores as x
-    join new_reasons as r on r.lead_id = x.lead_id
-    """,
+    select lead_id, score, %(model_name)s, %(model_version)s, reason_codes, scored_at
+    from chunk
+    returning 1
 )
+select (select count(*) from history), (select count(*) from listed)
+"""
+# Leads explained and written per step: big enough for XGBoost to use every core, small
+# enough that the first chunk's reasons (written alone) and the last chunk's write (explained
+# alone) are a small part of a first night's million.
+WRITE_CHUNK_ROWS = 100_000
 
 _SCORED_SCHEMA = pa.schema(
     [("lead_id", pa.int64()), ("score", pa.float64()), ("reason_codes", pa.string())]
@@ -136,9 +149,12 @@ _SCORED_SCHEMA = pa.schema(
 # field as (length, big-endian value), then a 2-byte trailer.
 _COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
 _COPY_TRAILER = b"\xff\xff"
-_SCORE_ROW = np.dtype([("n", ">i2"), ("id_len", ">i4"), ("id", ">i8"), ("score_len", ">i4"),
-                       ("score", ">f8")])  # fmt: skip
 _ID_ROW = np.dtype([("n", ">i2"), ("id_len", ">i4"), ("id", ">i8")])
+_CURRENT_ROW = np.dtype([("n", ">i2"), ("id_len", ">i4"), ("id", ">i8"), ("score_len", ">i4"),
+                         ("score", ">f8"), ("same_len", ">i4"), ("same", "u1")])  # fmt: skip
+_MOVED_ROW = _CURRENT_ROW  # (lead_id, score, is_listed)
+_CLOSED_ROW = np.dtype([("n", ">i2"), ("id_len", ">i4"), ("id", ">i8"), ("score_len", ">i4"),
+                        ("listed_len", ">i4"), ("listed", "u1")])  # fmt: skip
 
 ReasonsFor = Callable[[np.ndarray], pa.Array]
 
@@ -262,25 +278,179 @@ def read_and_score(
     return table, (np.concatenate(scores) if scores else np.empty(0))
 
 
-def _score_copy_data(lead_ids: np.ndarray, scores: np.ndarray) -> bytes:
-    rows = np.empty(len(lead_ids), dtype=_SCORE_ROW)
-    rows["n"], rows["id_len"], rows["score_len"] = 2, 8, 8
-    rows["id"], rows["score"] = lead_ids, scores
-    return _COPY_HEADER + rows.tobytes() + _COPY_TRAILER
+def _copy_in(conn: psycopg.Connection, statement: str, rows: np.ndarray) -> None:
+    """Binary ``COPY … FROM STDIN`` of rows laid out as Postgres's binary tuples."""
+    with conn.cursor() as cursor, cursor.copy(statement) as copy:
+        copy.write(_COPY_HEADER + rows.tobytes() + _COPY_TRAILER)
 
 
-def _copy_out_ids(conn: psycopg.Connection, query: str) -> np.ndarray:
-    """The single bigint column of ``query``, via binary COPY, as an int64 array."""
-    with conn.cursor() as cursor, cursor.copy(f"copy ({query}) to stdout (format binary)") as out:
+def _copy_out(conn: psycopg.Connection, query: sql.Composable | str, row: np.dtype) -> np.ndarray:
+    """The rows of ``query`` via binary COPY, as a structured array of fixed-width ``row``s."""
+    statement = sql.SQL("copy ({}) to stdout (format binary)").format(
+        sql.SQL(query) if isinstance(query, str) else query  # type: ignore[arg-type]
+    )
+    with conn.cursor() as cursor, cursor.copy(statement) as out:
         data = b"".join(bytes(block) for block in out)
-    body = data[len(_COPY_HEADER) : len(data) - len(_COPY_TRAILER)]
-    return np.frombuffer(body, dtype=_ID_ROW)["id"].astype(np.int64)
+    return np.frombuffer(data[len(_COPY_HEADER) : len(data) - len(_COPY_TRAILER)], dtype=row)
 
 
 def positions_of(lead_ids: np.ndarray, wanted: np.ndarray) -> np.ndarray:
     """Where each of ``wanted`` sits in ``lead_ids`` (all of them are there)."""
     order = np.argsort(lead_ids, kind="stable")
     return order[np.searchsorted(lead_ids, wanted, sorter=order)]
+
+
+def _lookup(sorted_ids: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(is each of ``ids`` in ``sorted_ids``, its position there where it is)."""
+    if len(sorted_ids) == 0:
+        return np.zeros(len(ids), dtype=bool), np.zeros(len(ids), dtype=np.intp)
+    at = np.minimum(np.searchsorted(sorted_ids, ids), len(sorted_ids) - 1)
+    return sorted_ids[at] == ids, at
+
+
+@dataclass(frozen=True)
+class Moved:
+    """Tonight's leads whose row in ml.lead_scores changes, and last night's that close."""
+
+    lead_ids: np.ndarray  # new, changed or back from closed, with tonight's score
+    scores: np.ndarray
+    is_listed: np.ndarray  # the lead has a row in ml.lead_scores now (it is replaced)
+    closed: np.ndarray  # listed leads with no score tonight (their row is deleted)
+
+
+def moved_leads(current: np.ndarray, lead_ids: np.ndarray, scores: np.ndarray) -> Moved:
+    """Compare tonight's (lead_ids, scores) with ``current`` (ml.lead_scores: id, score, and
+    whether its model is tonight's, as ``_CURRENT_ROW``s). Exact float comparison: a score
+    that went through Postgres's float8 comes back bit for bit."""
+    order = np.argsort(current["id"], kind="stable")
+    listed_ids = current["id"][order].astype(np.int64)
+    listed_scores = current["score"][order].astype(np.float64)
+    same_model = current["same"][order].astype(bool)
+    found, at = _lookup(listed_ids, lead_ids)
+    stays = found.copy()
+    stays[found] = (listed_scores[at[found]] == scores[found]) & same_model[at[found]]
+    still_open, _ = _lookup(np.sort(lead_ids), listed_ids)
+    return Moved(lead_ids[~stays], scores[~stays], found[~stays], listed_ids[~still_open])
+
+
+def _moved_rows(moved: Moved) -> tuple[np.ndarray, np.ndarray]:
+    scored = np.empty(len(moved.lead_ids), dtype=_MOVED_ROW)
+    scored["n"], scored["id_len"], scored["score_len"], scored["same_len"] = 3, 8, 8, 1
+    scored["id"], scored["score"], scored["same"] = moved.lead_ids, moved.scores, moved.is_listed
+    closed = np.empty(len(moved.closed), dtype=_CLOSED_ROW)
+    closed["n"], closed["id_len"], closed["score_len"], closed["listed_len"] = 3, 8, -1, 1
+    closed["id"], closed["listed"] = moved.closed, 1
+    return scored, closed
+
+
+class ScoreWriter:
+    """One rescoring's write to ml.lead_scores and its history, in one transaction.
+
+    Open it before reading the features: entering takes the rescoring lock and starts reading
+    what ml.lead_scores holds now in a thread, on its own connection, alongside the read.
+    ``write`` then does the rest; leaving the block commits (or rolls back on an error).
+    """
+
+    def __init__(self, conninfo: str, *, model_name: str, model_version: str):
+        self.conninfo = conninfo
+        self.params: dict[str, object] = {"model_name": model_name, "model_version": model_version}
+        self._conn: psycopg.Connection | None = None
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="score-writer")
+        self._current: Future[np.ndarray] | None = None
+
+    def __enter__(self) -> Self:
+        self._conn = psycopg.connect(self.conninfo)
+        self._current = self._pool.submit(self._read_current)
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._pool.shutdown(wait=True)  # nothing may still use the connection
+        assert self._conn is not None
+        with self._conn:  # commits, or rolls back if the block raised
+            if error is not None:
+                self._conn.rollback()
+
+    def _read_current(self) -> np.ndarray:
+        conn = self._conn
+        assert conn is not None
+        conn.execute("set local work_mem = '256MB'")
+        conn.execute(_LOCK_SQL)
+        query = sql.SQL(_CURRENT_SQL).format(
+            model_name=sql.Literal(self.params["model_name"]),
+            model_version=sql.Literal(self.params["model_version"]),
+        )
+        return _copy_out(conn, query, _CURRENT_ROW)
+
+    def write(
+        self,
+        lead_ids: np.ndarray,
+        scores: np.ndarray,
+        reasons_for: ReasonsFor,
+        *,
+        scored_at: datetime,
+    ) -> WriteResult:
+        """Make ml.lead_scores exactly these leads' scores, with history.
+
+        ``reasons_for(positions)`` gives the reason codes (JSON text) of the leads at those
+        positions of ``lead_ids``; it is called only for leads whose row is written, a chunk
+        of them at a time, each chunk while the previous one is written.
+        """
+        if len(np.unique(lead_ids)) != len(lead_ids):
+            raise ValueError("a lead appears more than once in the leads to score")
+        assert self._conn is not None and self._current is not None
+        conn, params = self._conn, {**self.params, "scored_at": scored_at}
+        started = time.perf_counter()
+        moved = moved_leads(self._current.result(), lead_ids, scores)
+        scored, closed = _moved_rows(moved)
+        conn.execute(_MOVED_SQL)
+        if len(scored):
+            _copy_in(conn, "copy moved from stdin (format binary)", scored)
+        if len(closed):
+            _copy_in(conn, "copy moved from stdin (format binary)", closed)
+        conn.execute("analyze moved")  # temp tables get no statistics otherwise
+        conn.execute(_NEXT_SQL, params)
+        written = _copy_out(conn, "select lead_id from next_scores", _ID_ROW)["id"]
+        written = written.astype(np.int64)
+        if len(written):
+            conn.execute("alter table next_scores add primary key (lead_id)")
+        conn.execute(_DELETE_SQL)
+        conn.execute(_CHUNK_SQL)
+        compared = time.perf_counter()
+        positions = positions_of(lead_ids, written)
+        explaining = 0.0
+        counts = [0, 0]
+        pending: Future[tuple[int, int]] | None = None
+        for offset in range(0, len(written), WRITE_CHUNK_ROWS):
+            chunk = slice(offset, offset + WRITE_CHUNK_ROWS)
+            began = time.perf_counter()
+            reasons = reasons_for(positions[chunk])
+            explaining += time.perf_counter() - began
+            if pending is not None:
+                counts = [a + b for a, b in zip(counts, pending.result(), strict=True)]
+            table = pa.table({"lead_id": written[chunk], "reason_codes": reasons})
+            pending = self._pool.submit(self._write_chunk, table, params)
+        if pending is not None:
+            counts = [a + b for a, b in zip(counts, pending.result(), strict=True)]
+        finished = time.perf_counter()
+        timings = {
+            "compare_seconds": compared - started,
+            "reasons_seconds": explaining,  # the last chunk's write is not hidden behind it
+            "write_seconds": finished - compared - explaining,  # writing not hidden by reasons
+        }
+        return WriteResult(counts[0], counts[1], timings)
+
+    def _write_chunk(self, table: pa.Table, params: dict[str, object]) -> tuple[int, int]:
+        conn = self._conn
+        assert conn is not None
+        write_arrow(conn, table, "chunk_reasons")
+        history, listed = conn.execute(_WRITE_CHUNK_SQL, params).fetchone()  # type: ignore[misc]
+        conn.execute("truncate chunk_reasons")
+        return int(history), int(listed)
 
 
 def write_scores(
@@ -293,43 +463,10 @@ def write_scores(
     model_version: str,
     scored_at: datetime,
 ) -> WriteResult:
-    """Make ml.lead_scores exactly these leads' scores, with history, in one transaction.
-
-    ``reasons_for(positions)`` gives the reason codes (JSON text) of the leads at those
-    positions of ``lead_ids``; it is called once, for the leads whose row is written.
-    """
-    if len(np.unique(lead_ids)) != len(lead_ids):
-        raise ValueError("a lead appears more than once in the leads to score")
-    params = {"model_name": model_name, "model_version": model_version, "scored_at": scored_at}
-    timings: dict[str, float] = {}
-    started = time.perf_counter()
-    with psycopg.connect(conninfo) as conn:
-        # The full join below hashes a million rows: with the default 4 MB it spills to disk.
-        conn.execute("set local work_mem = '256MB'")
-        conn.execute(_STAGE_SQL)
-        with (
-            conn.cursor() as cursor,
-            cursor.copy("copy new_scores (lead_id, score) from stdin (format binary)") as copy,
-        ):
-            copy.write(_score_copy_data(lead_ids, scores))
-        conn.execute("analyze new_scores")  # temp tables get no statistics otherwise
-        conn.execute(_MOVED_SQL, params)
-        conn.execute("analyze moved")
-        conn.execute(_NEXT_SQL, params)
-        written = _copy_out_ids(conn, "select lead_id from next_scores")
-        compared = time.perf_counter()
-        reasons = reasons_for(positions_of(lead_ids, written))
-        explained = time.perf_counter()
-        conn.execute(_REASONS_SQL)
-        write_arrow(conn, pa.table({"lead_id": written, "reason_codes": reasons}), "new_reasons")
-        history_rows = conn.execute(_HISTORY_SQL, params).rowcount
-        for statement in _REPLACE_SQL:
-            conn.execute(statement, params)
-    finished = time.perf_counter()
-    timings["compare_seconds"] = compared - started
-    timings["reasons_seconds"] = explained - compared
-    timings["write_seconds"] = finished - explained
-    return WriteResult(max(history_rows, 0), len(written), timings)
+    """Make ml.lead_scores exactly these leads' scores, with history, in one transaction
+    (``ScoreWriter`` without a read to overlap)."""
+    with ScoreWriter(conninfo, model_name=model_name, model_version=model_version) as writer:
+        return writer.write(lead_ids, scores, reasons_for, scored_at=scored_at)
 
 
 def rescore(
@@ -345,24 +482,17 @@ def rescore(
         raise ValueError(f"{model.uri} is not a registered model version: scores name their model")
     scored_at = scored_at or datetime.now(UTC)
     started = time.perf_counter()
-    leads, scores = read_and_score(conninfo, model.model, features_sql)
-    read_done = time.perf_counter()
-    lead_ids = leads.column("lead_id").to_numpy()
+    with ScoreWriter(conninfo, model_name=model.name, model_version=model.version) as writer:
+        leads, scores = read_and_score(conninfo, model.model, features_sql)
+        read_done = time.perf_counter()
+        lead_ids = leads.column("lead_id").to_numpy()
 
-    def reasons_for(positions: np.ndarray) -> pa.Array:
-        return explain_leads(
-            model.model, leads.take(positions), approximate_reasons=approximate_reasons
-        )
+        def reasons_for(positions: np.ndarray) -> pa.Array:
+            return explain_leads(
+                model.model, leads.take(positions), approximate_reasons=approximate_reasons
+            )
 
-    written = write_scores(
-        conninfo,
-        lead_ids,
-        scores,
-        reasons_for,
-        model_name=model.name,
-        model_version=model.version,
-        scored_at=scored_at,
-    )
+        written = writer.write(lead_ids, scores, reasons_for, scored_at=scored_at)
     finished = time.perf_counter()
     return RescoreSummary(
         rows=leads.num_rows,

@@ -23,6 +23,7 @@ import pytest
 import xgboost as xgb
 from mlflow.tracking import MlflowClient
 
+import ml.scoring
 from hk_core.features import FEATURE_NAMES, FEATURES
 from hk_core.settings import Settings
 from ml.data import lead_feature_schema, read_arrow, read_arrow_csv, time_split, write_arrow
@@ -41,7 +42,7 @@ from ml.registry import (
     log_training_run,
     tracking_uri,
 )
-from ml.scoring import rescore, write_scores
+from ml.scoring import ScoreWriter, moved_leads, rescore, write_scores
 from ml.synthetic import synthetic_feature_table
 from ml.training import TrainedModel, labels, train_baseline, train_xgboost
 
@@ -498,6 +499,96 @@ def test_rescore_writes_every_lead_once_and_is_idempotent(
     rescore(empty_scores, other, features_sql=f"{features_sql} where lead_id <> {closed}")
     assert closed not in {row[0] for row in _scores(empty_scores)}
     assert _history_count(empty_scores) == history_2
+
+
+def _current(rows: list[tuple[int, float, bool]]) -> np.ndarray:
+    current = np.zeros(len(rows), dtype=ml.scoring._CURRENT_ROW)
+    for i, (lead_id, score, same) in enumerate(rows):
+        current[i]["id"], current[i]["score"], current[i]["same"] = lead_id, score, same
+    return current
+
+
+def test_moved_leads_finds_new_changed_reopened_and_closed() -> None:
+    current = _current([(5, 0.5, True), (1, 0.1, True), (9, 0.9, False), (7, 0.7, True)])
+    tonight = np.array([1, 9, 3, 5]), np.array([0.1, 0.9, 0.3, 0.55])
+    moved = moved_leads(current, *tonight)
+    # 1 stays; 9 has another model; 3 is new; 5 changed; 7 closed.
+    assert moved.lead_ids.tolist() == [9, 3, 5] and moved.scores.tolist() == [0.9, 0.3, 0.55]
+    assert moved.is_listed.tolist() == [True, False, True] and moved.closed.tolist() == [7]
+    first = moved_leads(_current([]), *tonight)
+    assert first.lead_ids.tolist() == [1, 9, 3, 5] and not first.is_listed.any()
+    nobody = moved_leads(current, np.array([], dtype=np.int64), np.array([]))
+    assert len(nobody.lead_ids) == 0 and sorted(nobody.closed.tolist()) == [1, 5, 7, 9]
+
+
+def _table(conninfo: str, name: str) -> list[tuple]:
+    with psycopg.connect(conninfo) as conn:
+        return conn.execute(
+            f"select lead_id, score, model_version, reason_codes::text, scored_at from {name}"
+            " order by lead_id, scored_at"
+        ).fetchall()
+
+
+def test_write_in_chunks_equals_one_chunk_and_a_failed_chunk_writes_nothing(
+    empty_scores: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids = np.arange(1, 1001, dtype=np.int64)
+    scores = (ids % 97) / 100.0
+    at = datetime(2026, 11, 30, tzinfo=UTC)
+
+    def reasons_for(positions: np.ndarray) -> pa.Array:
+        return pa.array([f'[{{"lead": {i}}}]' for i in ids[positions]])
+
+    def write(lead_ids: np.ndarray, chunk_rows: int, version: str = "1") -> None:
+        monkeypatch.setattr(ml.scoring, "WRITE_CHUNK_ROWS", chunk_rows)
+        write_scores(empty_scores, lead_ids, scores[: len(lead_ids)], reasons_for,
+                     model_name="m", model_version=version, scored_at=at)  # fmt: skip
+
+    write(ids, 10**6)
+    whole = _table(empty_scores, "ml.lead_scores"), _table(empty_scores, "ml.lead_score_history")
+    with psycopg.connect(empty_scores, autocommit=True) as conn:
+        conn.execute("truncate ml.lead_scores, ml.lead_score_history")
+    write(ids, 64)  # 16 chunks, the last one short
+    chunked = _table(empty_scores, "ml.lead_scores"), _table(empty_scores, "ml.lead_score_history")
+    assert chunked == whole and len(whole[0]) == len(whole[1]) == 1000
+    assert whole[0][0][3] == '[{"lead": 1}]'
+
+    # A chunk whose reasons fail (after earlier chunks were written) leaves the night undone.
+    calls = 0
+
+    def failing(positions: np.ndarray) -> pa.Array:
+        nonlocal calls
+        calls += 1
+        if calls == 3:
+            raise RuntimeError("explainer broke")
+        return reasons_for(positions)
+
+    monkeypatch.setattr(ml.scoring, "WRITE_CHUNK_ROWS", 100)
+    with pytest.raises(RuntimeError, match="explainer broke"):
+        write_scores(empty_scores, ids, scores, failing, model_name="m", model_version="2",
+                     scored_at=datetime(2026, 12, 1, tzinfo=UTC))  # fmt: skip
+    assert _table(empty_scores, "ml.lead_scores") == chunked[0]
+    assert _table(empty_scores, "ml.lead_score_history") == chunked[1]
+
+
+def test_rescorings_take_turns(empty_scores: str) -> None:
+    """A second night's writer waits for the first to commit, then compares against it."""
+    ids, at = np.array([1, 2, 3]), datetime(2026, 11, 30, tzinfo=UTC)
+
+    def reasons_for(positions: np.ndarray) -> pa.Array:
+        return pa.repeat(pa.scalar("[]"), len(positions))
+
+    with ScoreWriter(empty_scores, model_name="m", model_version="1") as first:
+        assert first._current is not None
+        first._current.result()  # the first holds the lock
+        second = ScoreWriter(empty_scores, model_name="m", model_version="1").__enter__()
+        first.write(ids, np.array([0.1, 0.2, 0.3]), reasons_for, scored_at=at)
+        # The second is blocked on the lock until the first commits.
+        assert second._current is not None and not second._current.done()
+    result = second.write(ids, np.array([0.1, 0.2, 0.35]), reasons_for, scored_at=at)
+    second.__exit__(None, None, None)
+    assert (result.rows_written, result.history_rows_added) == (1, 1)
+    assert [r[1] for r in _table(empty_scores, "ml.lead_scores")] == [0.1, 0.2, 0.35]
 
 
 def _alias(client: MlflowClient, alias: str) -> str:
