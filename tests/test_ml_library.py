@@ -585,7 +585,8 @@ def test_rescorings_take_turns(empty_scores: str) -> None:
         first.write(ids, np.array([0.1, 0.2, 0.3]), reasons_for, scored_at=at)
         # The second is blocked on the lock until the first commits.
         assert second._current is not None and not second._current.done()
-    result = second.write(ids, np.array([0.1, 0.2, 0.35]), reasons_for, scored_at=at)
+    later = datetime(2026, 12, 1, tzinfo=UTC)
+    result = second.write(ids, np.array([0.1, 0.2, 0.35]), reasons_for, scored_at=later)
     second.__exit__(None, None, None)
     assert (result.rows_written, result.history_rows_added) == (1, 1)
     assert [r[1] for r in _table(empty_scores, "ml.lead_scores")] == [0.1, 0.2, 0.35]
