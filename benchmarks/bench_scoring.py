@@ -1,6 +1,7 @@
 """Online scoring: wrk on GET /v1/leads/{id}/score against GET /health/live, same server.
 
     uv run python benchmarks/bench_scoring.py [--leads 100000] [--duration 15s] [--connections 8]
+        [--only nocache,redis] [--home DIR --keep-db] [--reuse DIR]
 
 Builds database `hk_bench_serve` with a synthetic book of N leads as marts.lead_features
 (primary key on lead_id, as the dbt contract makes it), trains the production model on its
@@ -12,7 +13,10 @@ rescoring (the deciles), then, one uvicorn worker each:
   3. HK_REDIS_URL with the worker cache off, two passes; then both caches, warm;
   3. the naive handler (benchmarks/naive_score_app.py: pandas + the MLflow pyfunc);
   4. `mlflow models serve` of the same version, one row per request (POST /invocations).
-Prints one table; drops the database unless --keep-db.
+Prints one table; drops the database unless --keep-db. ``--only`` runs some configurations
+(``live`` always runs: it is the reference); ``--home DIR --keep-db`` keeps the book and its
+model, and ``--reuse DIR`` measures against them again without rebuilding (development only:
+the recorded numbers come from a full run).
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ HERE = Path(__file__).resolve().parent
 DB = "hk_bench_serve"
 TARGET_RATIO = 0.6
 TARGET_P99_MS = 10.0
+CONFIGURATIONS = ("nocache", "warm", "redis", "redis-warm", "naive", "mlflow")
 
 
 def build_book(n: int, home: Path) -> tuple[str, str]:
@@ -100,18 +105,33 @@ def main() -> int:
     parser.add_argument("--port", type=int, default=8766)
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/14")
     parser.add_argument("--keep-db", action="store_true")
+    parser.add_argument("--only", default=",".join(CONFIGURATIONS),
+                        help=f"comma-separated, of {', '.join(CONFIGURATIONS)}")  # fmt: skip
+    parser.add_argument("--home", type=Path, help="scratch directory to keep (with --keep-db)")
+    parser.add_argument("--reuse", type=Path, help="the --home of a kept book: skip building")
     args = parser.parse_args()
+    only = set(args.only.split(","))
+    if only - set(CONFIGURATIONS):
+        parser.error(f"unknown configurations: {', '.join(sorted(only - set(CONFIGURATIONS)))}")
     require("wrk", "psql", "redis-cli")
     print("machine:", machine(), flush=True)
-    fresh_database(DB)
-    scratch = Path(tempfile.mkdtemp(prefix="hk-bench-serve-"))
+    scratch = args.reuse or args.home or Path(tempfile.mkdtemp(prefix="hk-bench-serve-"))
+    scratch.mkdir(parents=True, exist_ok=True)
+    if args.reuse is None:
+        fresh_database(DB)
     env = dict(os.environ, HK_DATABASE_URL=database_url(DB), HK_HOME=str(scratch / "home"),
                HK_RATE_LIMIT_PER_MINUTE="1000000000", HK_LOG_LEVEL="WARNING",
                DAGSTER_DISABLE_TELEMETRY="1", DO_NOT_TRACK="1")  # fmt: skip
     hk("db", "upgrade", env=env)
     key = hk("api-keys", "create", "bench", env=env).strip().splitlines()[-1]
-    print(f"building a {args.leads:,}-lead book, training and rescoring …", flush=True)
-    uri, version = build_book(args.leads, scratch / "home")
+    built = scratch / "book.json"
+    if args.reuse is None:
+        print(f"building a {args.leads:,}-lead book, training and rescoring …", flush=True)
+        uri, version = build_book(args.leads, scratch / "home")
+        built.write_text(json.dumps({"uri": uri, "version": version, "leads": args.leads}))
+    else:
+        kept = json.loads(built.read_text())
+        uri, version, args.leads = kept["uri"], kept["version"], kept["leads"]
     print(f"champion: lead_conversion v{version}", flush=True)
     base = f"http://127.0.0.1:{args.port}"
     score = ["-s", str(HERE / "get_score.lua"), base, "--", key, str(args.leads)]
@@ -138,35 +158,44 @@ def main() -> int:
 
     try:
         no_cache = {"HK_SCORE_CACHE_SIZE": "0"}
-        hk_phase(no_cache, [("GET /health/live", live_target),
-                            ("score, no cache (Postgres)", tuple(score))])  # fmt: skip
-        hk_phase({}, [("score, worker cache (warmed)", tuple(score))])
+        runs = [("GET /health/live", live_target)]
+        if "nocache" in only:
+            runs.append(("score, no cache (Postgres)", tuple(score)))
+        hk_phase(no_cache, runs)
+        if "warm" in only:
+            hk_phase({}, [("score, worker cache (warmed)", tuple(score))])
         redis = {**no_cache, "HK_REDIS_URL": args.redis_url}
-        hk_phase(redis, [("score, Redis only, 1st pass", tuple(score)),
-                         ("score, Redis only, 2nd pass", tuple(score))])  # fmt: skip
-        hk_phase({"HK_REDIS_URL": args.redis_url},
-                 [("score, Redis + worker cache (warmed)", tuple(score))])  # fmt: skip
-        naive = [str(Path(sys.executable).with_name("uvicorn")), "naive_score_app:app",
-                 "--app-dir", str(HERE), "--port", str(args.port), "--log-level", "warning"]  # fmt: skip
-        server = serve(naive, {**env, "MLFLOW_TRACKING_URI": uri}, args.port, log)
-        try:
-            naive_target = ["-s", str(HERE / "get_score.lua"), base, "--", key, str(args.leads)]
-            rows.append(("naive: pandas + pyfunc", wrk(args, *naive_target)))
-        finally:
-            stop(server)
-        body = scratch / "invocation.json"
-        body.write_text(json.dumps({"dataframe_records": [_one_row()]}))
-        mlflow_cmd = [str(Path(sys.executable).with_name("mlflow")), "models", "serve",
-                      "-m", "models:/lead_conversion@champion", "--env-manager", "local",
-                      "-p", str(args.port), "-w", "1"]  # fmt: skip
-        server = serve(mlflow_cmd, {**env, "MLFLOW_TRACKING_URI": uri}, args.port, log, "/ping")
-        try:
-            invocation = ["-s", str(HERE / "post_invocation.lua"), base, "--", str(body)]
-            rows.append(("mlflow models serve, 1 row", wrk(args, *invocation)))
-        finally:
-            stop(server)
+        if "redis" in only:
+            hk_phase(redis, [("score, Redis only, 1st pass", tuple(score)),
+                             ("score, Redis only, 2nd pass", tuple(score))])  # fmt: skip
+        if "redis-warm" in only:
+            hk_phase({"HK_REDIS_URL": args.redis_url},
+                     [("score, Redis + worker cache (warmed)", tuple(score))])  # fmt: skip
+        if "naive" in only:
+            naive = [str(Path(sys.executable).with_name("uvicorn")), "naive_score_app:app",
+                     "--app-dir", str(HERE), "--port", str(args.port), "--log-level", "warning"]  # fmt: skip
+            server = serve(naive, {**env, "MLFLOW_TRACKING_URI": uri}, args.port, log)
+            try:
+                naive_target = ["-s", str(HERE / "get_score.lua"), base, "--", key,
+                                str(args.leads)]  # fmt: skip
+                rows.append(("naive: pandas + pyfunc", wrk(args, *naive_target)))
+            finally:
+                stop(server)
+        if "mlflow" in only:
+            body = scratch / "invocation.json"
+            body.write_text(json.dumps({"dataframe_records": [_one_row()]}))
+            mlflow_cmd = [str(Path(sys.executable).with_name("mlflow")), "models", "serve",
+                          "-m", "models:/lead_conversion@champion", "--env-manager", "local",
+                          "-p", str(args.port), "-w", "1"]  # fmt: skip
+            server = serve(mlflow_cmd, {**env, "MLFLOW_TRACKING_URI": uri}, args.port, log,
+                           "/ping")  # fmt: skip
+            try:
+                invocation = ["-s", str(HERE / "post_invocation.lua"), base, "--", str(body)]
+                rows.append(("mlflow models serve, 1 row", wrk(args, *invocation)))
+            finally:
+                stop(server)
     finally:
-        if not args.keep_db:
+        if not (args.keep_db or args.reuse):
             drop_database(DB)
     live = rows[0][1]["rps"]
     print(f"\n{'':38} {'req/s':>9} {'÷ live':>7} {'p50 ms':>7} {'p99 ms':>7}  non-2xx")

@@ -22,7 +22,6 @@ import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -31,13 +30,13 @@ import psycopg
 import pyarrow as pa
 from prometheus_client import Counter, Gauge
 
-from hk_core.features import Feature
 from hk_core.logging import get_logger
 from hk_core.settings import Settings
 from ml.encoding import FeatureEncoder
 from ml.forest import Forest
-from ml.reasons import N_REASONS, value_text
+from ml.reasons import N_REASONS
 from ml.training import TrainedModel
+from serving.reason_text import reason_value_text
 
 log = get_logger(__name__)
 
@@ -104,21 +103,10 @@ class ServedModel:
             if value <= 0:
                 break
             feature = self.encoder.features[index]
-            shown = _value_text(feature, row.get(feature.name))
+            shown = reason_value_text(feature, row.get(feature.name))
             text = f"{feature.description.rstrip('.')}: {shown}"
             reasons.append({"feature": feature.name, "contribution": round(value, 4), "text": text})
         return reasons
-
-
-_ARROW = {"numeric": pa.float64(), "boolean": pa.bool_(), "categorical": pa.string()}
-
-
-@lru_cache(maxsize=65_536)
-def _value_text(feature: Feature, value: Any) -> str:
-    """A value in words exactly as the batch's Arrow kernels write it (cached: values repeat)."""
-    shown = value_text(feature, pa.array([value], _ARROW[feature.kind]))[0].as_py()
-    # value_text JSON-escapes for the batch's hand-built JSON; the API's JSON escapes itself.
-    return str(json.loads(f'"{shown}"'))
 
 
 # --------------------------------------------------------------------------- the registry
