@@ -100,15 +100,17 @@ left join lateral (
 ) as same on true
 where m.score is not null
 """
-# "Replaced in full" is done as: delete every row that moved (closed or changed), insert
-# tonight's rows for the leads that moved in. On a night where few scores move almost nothing
-# is written (DELETE + INSERT of all 1M rows took ~30 s and left a million dead rows for
-# autovacuum), and readers are never blocked, as TRUNCATE's exclusive lock would block them.
-# A row that stays keeps its reason codes, so each row equals its lead's latest history row.
-_DELETE_SQL = """
+# "Replaced in full" is done as: delete the rows of leads that closed, then upsert tonight's
+# row of each lead that moved, chunk by chunk (a changed lead's row is updated in place,
+# through the primary key, while its chunk is written). On a night where few scores move
+# almost nothing is written (DELETE + INSERT of all 1M rows took ~30 s and left a million
+# dead rows for autovacuum), and readers are never blocked, as TRUNCATE's exclusive lock
+# would block them. A row that stays keeps its reason codes, so each row equals its lead's
+# latest history row.
+_DELETE_CLOSED_SQL = """
 delete from ml.lead_scores as s
 using moved as m
-where m.lead_id = s.lead_id and m.is_listed
+where m.lead_id = s.lead_id and m.score is null
 """
 _CHUNK_SQL = """
 create temp table chunk_reasons (
@@ -136,6 +138,12 @@ listed as (
         (lead_id, score, model_name, model_version, reason_codes, scored_at)
     select lead_id, score, %(model_name)s, %(model_version)s, reason_codes, scored_at
     from chunk
+    on conflict (lead_id) do update set
+        score = excluded.score,
+        model_name = excluded.model_name,
+        model_version = excluded.model_version,
+        reason_codes = excluded.reason_codes,
+        scored_at = excluded.scored_at
     returning 1
 )
 select (select count(*) from history), (select count(*) from listed)
@@ -457,7 +465,7 @@ class ScoreWriter:
         written = written.astype(np.int64)
         if len(written):
             conn.execute("alter table next_scores add primary key (lead_id)")
-        conn.execute(_DELETE_SQL)
+        conn.execute(_DELETE_CLOSED_SQL)
         conn.execute(_CHUNK_SQL)
         compared = time.perf_counter()
         positions = positions_of(lead_ids, written)
