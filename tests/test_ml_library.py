@@ -501,11 +501,15 @@ def test_rescore_writes_every_lead_once_and_is_idempotent(
     assert _history_count(empty_scores) == history_2
 
 
-def _current(rows: list[tuple[int, float, bool]]) -> np.ndarray:
-    current = np.zeros(len(rows), dtype=ml.scoring._CURRENT_ROW)
-    for i, (lead_id, score, same) in enumerate(rows):
-        current[i]["id"], current[i]["score"], current[i]["same"] = lead_id, score, same
-    return current
+def _current(rows: list[tuple[int, float, bool]]) -> pa.Table:
+    ids, scores, same = zip(*rows, strict=True) if rows else ((), (), ())
+    return pa.table(
+        {
+            "lead_id": pa.array(ids, pa.int64()),
+            "score": pa.array(scores, pa.float64()),
+            "same_model": pa.array(same, pa.bool_()),
+        }
+    )
 
 
 def test_moved_leads_finds_new_changed_reopened_and_closed() -> None:
