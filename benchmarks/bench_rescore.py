@@ -17,7 +17,7 @@ and registered in MLflow's database store (`hk_bench_ml_mlflow`) exactly as
 Then, timed with perf_counter, `--runs` times each (mean and min reported):
 
 - floor: the same read (`ml.data.read_arrow`, ADBC, the columns the model needs) and the same
-  write (`ml.scoring.write_scores`) with no model: every score 0.5, and every written lead a
+  write (`ml.scoring.ScoreWriter`, opened before the read as rescore does) with no model: every score 0.5, and every written lead a
   constant 3-reason JSON of the usual size, so the floor moves the same bytes;
 - rescore: `ml.scoring.rescore` with the registered model and the asset's default
   (approximate, Saabas reasons);
@@ -71,9 +71,9 @@ from ml.registry import (  # noqa: E402
 )
 from ml.scoring import (  # noqa: E402
     DEFAULT_OPEN_LEADS_SQL,
+    ScoreWriter,
     rescore,
     scoring_schema,
-    write_scores,
 )
 from ml.synthetic import synthetic_feature_table  # noqa: E402
 from ml.training import labels, train_baseline, train_xgboost  # noqa: E402
@@ -148,18 +148,16 @@ def vacuum_scores() -> None:
 def floor(model: LoadedModel, version: str) -> dict[str, float]:
     """The same read and write as rescore, with a constant score and constant reasons."""
     started = time.perf_counter()
-    leads = read_arrow(URL, DEFAULT_OPEN_LEADS_SQL, scoring_schema(model.model))
-    read = time.perf_counter() - started
-    lead_ids = leads.column("lead_id").to_numpy()
-    written = write_scores(
-        URL,
-        lead_ids,
-        np.full(len(lead_ids), FLOOR_SCORE),
-        lambda positions: pa.repeat(pa.scalar(SAMPLE_REASONS), len(positions)),
-        model_name="floor",
-        model_version=version,
-        scored_at=datetime.now(UTC),
-    )
+    with ScoreWriter(URL, model_name="floor", model_version=version) as writer:
+        leads = read_arrow(URL, DEFAULT_OPEN_LEADS_SQL, scoring_schema(model.model))
+        read = time.perf_counter() - started
+        lead_ids = leads.column("lead_id").to_numpy()
+        written = writer.write(
+            lead_ids,
+            np.full(len(lead_ids), FLOOR_SCORE),
+            lambda positions: pa.repeat(pa.scalar(SAMPLE_REASONS), len(positions)),
+            scored_at=datetime.now(UTC),
+        )
     seconds = time.perf_counter() - started
     return {"seconds": seconds, "rows": leads.num_rows, "read_seconds": read,
             "rows_written": written.rows_written, **written.timings}  # fmt: skip
