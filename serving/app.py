@@ -17,15 +17,16 @@ from hk_core.migrate import upgrade
 from hk_core.pii import PiiHasher
 from hk_core.settings import Settings, get_settings
 from serving.errors import validation_error_handler
-from serving.fastpath import CachedScoreMiddleware
+from serving.fastpath import ScoreFastPath
 from serving.features import FeatureStore
+from serving.lead_scorer import LeadScorer
 from serving.middleware import BodyLimitMiddleware, MetricsMiddleware
 from serving.model import ModelHolder
 from serving.ratelimit import make_rate_limiter
 from serving.routers import health, leads, scores
 from serving.score_cache import ScoreCache, keep_warm
 from serving.state import AppState
-from serving.telemetry import fastapi_telemetry, instrument
+from serving.telemetry import fastapi_telemetry, instrument, tracing_configured
 
 log = get_logger(__name__)
 
@@ -58,7 +59,10 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         else:
             model.unavailable = "scoring is switched off (HK_SCORING_ENABLED=false)"
         cache = ScoreCache(settings.score_cache_size)
-        app.state.hk = AppState(settings, url, pool, hasher, limiter, model, features, cache)
+        scorer = LeadScorer(features, model, cache)
+        app.state.hk = AppState(
+            settings, url, pool, hasher, limiter, model, features, cache, scorer
+        )
         warming = None
         if settings.scoring_enabled and settings.score_cache_warm and settings.score_cache_size:
             warming = asyncio.create_task(
@@ -96,8 +100,10 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     def body_limit(path: str) -> int:
         return settings.max_bulk_body_bytes if path.endswith("/bulk") else settings.max_body_bytes
 
-    # Innermost first: a cached score skips routing; body limits and metrics see every request.
-    app.add_middleware(CachedScoreMiddleware, on_hit=scores.count_lead_score)
+    # Innermost first: a lead score skips routing; body limits and metrics see every request.
+    # Not with tracing on: FastAPI's routing makes the request spans, so every request takes it.
+    if not tracing_configured():
+        app.add_middleware(ScoreFastPath, on_answer=scores.count_lead_score)
     app.add_middleware(BodyLimitMiddleware, limit_for=body_limit)
     app.add_middleware(MetricsMiddleware)
     return app

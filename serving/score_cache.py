@@ -63,15 +63,6 @@ class ScoreCache:
         (_HIT if found is not None else _MISS).inc()
         return found
 
-    def peek(self, lead_id: int, stamp: Hashable) -> tuple[bytes, str] | None:
-        """``get`` without counting (the fast path counts only what it answers)."""
-        if stamp != self._stamp or stamp is None:
-            return None
-        return self._entries.get(lead_id)
-
-    def count_hit(self) -> None:
-        _HIT.inc()
-
     def put(self, lead_id: int, stamp: Hashable, body: bytes, model: str) -> None:
         if not self._check(stamp):
             return

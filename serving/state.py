@@ -9,6 +9,7 @@ from psycopg_pool import AsyncConnectionPool
 from hk_core.pii import PiiHasher
 from hk_core.settings import Settings
 from serving.features import FeatureStore
+from serving.lead_scorer import LeadScorer
 from serving.model import ModelHolder
 from serving.ratelimit import RateLimiter
 from serving.score_cache import ScoreCache
@@ -24,5 +25,6 @@ class AppState:
     model: ModelHolder
     features: FeatureStore
     score_cache: ScoreCache
+    scorer: LeadScorer
     # prefix -> (key_id, digest, fetched_at): saves a database round trip per request.
     key_cache: dict[str, tuple[int, bytes, float]] = field(default_factory=dict)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import subprocess
 import sys
 import threading
@@ -204,6 +205,86 @@ def test_unknown_and_unready_leads_say_why(api, book):
     batch = api.post("/v1/scores:batch", json={"lead_ids": [lead_id, 1]}).json()
     assert [s["lead_id"] for s in batch["scores"]] == [1]
     assert [m["lead_id"] for m in batch["not_scored"]] == [lead_id]
+
+
+def test_concurrent_uncached_requests_each_get_their_own_leads_batch_score(book):
+    """Without the worker cache every GET reads and scores, and concurrent ones are read and
+    scored together (serving/lead_scorer.py): each still gets its own lead's answer, equal to
+    the nightly batch; unknown ids among them get their 404; the route (reached here through
+    an id with a leading zero, which the fast path leaves to FastAPI) answers the same bytes."""
+    settings = _settings(book, score_cache_size=0)
+    batch = _batch(book["url"])
+    lead_ids = [*range(1, N_LEADS + 1, 3), *range(2, 400, 5)]  # some twice
+    unknown = [N_LEADS + 1000 + i for i in range(40)]
+    wanted = lead_ids + unknown
+    random.Random(6).shuffle(wanted)
+
+    async def fetch_all(base: str) -> dict[int, list[httpx.Response]]:
+        answers: dict[int, list[httpx.Response]] = {}
+        limit = asyncio.Semaphore(16)
+        headers = {"X-API-Key": book["key"]}
+        async with httpx.AsyncClient(base_url=base, headers=headers, timeout=30) as client:
+
+            async def one(lead_id: int) -> None:
+                async with limit:
+                    response = await client.get(f"/v1/leads/{lead_id}/score")
+                answers.setdefault(lead_id, []).append(response)
+
+            await asyncio.gather(*(one(i) for i in wanted))
+        return answers
+
+    with BackgroundServer(create_app(settings, migrate=False)) as base:
+        before = httpx.get(f"{base}/metrics").text  # counters are per process, tests share it
+        answers = asyncio.run(fetch_all(base))
+        headers = {"X-API-Key": book["key"]}
+        with psycopg.connect(book["url"], autocommit=True) as conn:  # clear of the synthetic ids
+            conn.execute("alter table app.leads alter column lead_id restart with 20000000")
+        created = httpx.post(f"{base}/v1/leads", headers=headers, json={
+            "source": "web_form", "external_id": "SCORE-409-ROUTE", "first_name": "Bo",
+            "last_name": "Lee", "email": "bo.lee@example.com", "property_street": "1 Oak St",
+            "property_city": "Austin", "property_state": "TX", "property_zip": "78702",
+        })  # fmt: skip
+        assert created.status_code == 201, created.text
+        unready = created.json()["lead_id"]
+        pairs = [
+            (httpx.get(f"{base}/v1/leads/{i}/score", headers=headers),
+             httpx.get(f"{base}/v1/leads/0{i}/score", headers=headers))
+            for i in (7, unknown[0], unready)
+        ]  # fmt: skip
+        metrics = httpx.get(f"{base}/metrics").text
+    for lead_id in lead_ids:
+        for response in answers[lead_id]:
+            assert response.status_code == 200, response.text
+            body = response.json()
+            assert body["lead_id"] == lead_id
+            assert abs(body["score"] - batch[lead_id][0]) <= 1e-6
+            assert [r["text"] for r in body["reasons"]] == [r["text"] for r in batch[lead_id][2]]
+            assert response.headers["x-model-version"] == f"{MODEL_NAME}/{book['version']}"
+    for lead_id in unknown:
+        assert [r.status_code for r in answers[lead_id]] == [404]
+        assert answers[lead_id][0].json() == {"detail": f"no lead {lead_id}"}
+    assert [fast.status_code for fast, _ in pairs] == [200, 404, 409]
+    for fast, route in pairs:
+        assert (fast.status_code, fast.content) == (route.status_code, route.content)
+        for header in ("content-type", "x-model-version"):
+            assert fast.headers.get(header) == route.headers.get(header)
+    # Requests were read and scored together: fewer batches than leads.
+    batches = _metric(metrics, before, "hk_score_batch_leads_count")
+    assert 0 < batches < _metric(metrics, before, "hk_score_batch_leads_sum")
+    served = f'hk_scores_served_total{{model_version="{book["version"]}",route="lead"}}'
+    assert _metric(metrics, before, served) == len(lead_ids) + 2  # lead 7: fast path and route
+
+
+def _metric(text: str, before: str, name: str) -> float:
+    """How much a counter of /metrics moved between two readings."""
+
+    def value(metrics: str) -> float:
+        for line in metrics.splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[-1])
+        return 0.0
+
+    return value(text) - value(before)
 
 
 def test_what_if_payload_is_scored_and_checked_against_the_signature(api, book):
