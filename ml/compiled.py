@@ -89,7 +89,6 @@ class CompiledForest:
 
     def __init__(self, forest: Forest):
         self.forest = forest
-        self._split = forest.split_column.astype(np.int64)
 
     def _run(self, matrix: np.ndarray, explain: bool) -> tuple[np.ndarray, np.ndarray]:
         f = self.forest
@@ -101,9 +100,10 @@ class CompiledForest:
                 raise ValueError(
                     f"{matrix.shape[1]} encoded columns, the booster has {f.n_columns}"
                 )
+            path_column, path_delta = f.leaf_paths
             with _LOCK:
-                _score(matrix, self._split, f.threshold, f.default_left, f.leaf_value,
-                       np.float32(f.base_margin), f.depth, f._path_column, f._path_delta,
+                _score(matrix, f.split_column, f.threshold, f.default_left, f.leaf_value,
+                       np.float32(f.base_margin), f.depth, path_column, path_delta,
                        explain, margins, contributions)  # fmt: skip
         # The logistic as ml.forest takes it (NumPy's float32 exp), so the batch and the
         # online API give the same number.

@@ -48,6 +48,11 @@ class Forest:
     def n_trees(self) -> int:
         return int(self.split_column.shape[0])
 
+    @property
+    def leaf_paths(self) -> tuple[np.ndarray, np.ndarray]:
+        """(column, Saabas credit) of each split on each leaf's path, (trees * leaves, depth)."""
+        return self._path_column, self._path_delta
+
     @classmethod
     def from_booster(cls, booster: xgb.Booster, n_columns: int) -> Forest:
         model = json.loads(booster.save_raw("json"))

@@ -150,8 +150,7 @@ class LeadScorer:
     ) -> dict[int, Answer | BaseException]:
         model = f"{served.name}/{served.version}"
         try:
-            scores, contributions = served.score_rows(rows)
-            bodies = self.holder.bodies(served, rows, ids, scores, contributions)
+            bodies = self.holder.score_bodies(served, rows, ids)
         except Exception:  # noqa: BLE001 -- find the row at fault; its neighbours are fine
             if len(ids) == 1:
                 raise

@@ -382,6 +382,13 @@ class ModelHolder:
             })  # fmt: skip
         return out
 
+    def score_bodies(
+        self, served: ServedModel, rows: Sequence[Mapping[str, Any]], ids: Sequence[int | None]
+    ) -> list[dict[str, Any]]:
+        """Score ``rows`` (feature mappings) with ``served`` into their responses."""
+        scores, contributions = served.score_rows(rows)
+        return self.bodies(served, rows, ids, scores, contributions)
+
     def decile(self, score: float) -> int | None:
         if self.cuts is None:
             return None

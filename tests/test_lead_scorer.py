@@ -13,6 +13,7 @@ import pytest
 
 from serving import lead_scorer
 from serving.lead_scorer import LeadScorer
+from serving.model import ModelHolder
 from serving.score_cache import ScoreCache
 
 STAMP = ("1", 0, 0)
@@ -57,6 +58,8 @@ class Holder:
 
     def bodies(self, served, rows, ids, scores, contributions):
         return [{"lead_id": i, "score": float(s)} for i, s in zip(ids, scores, strict=True)]
+
+    score_bodies = ModelHolder.score_bodies  # the real one: served.score_rows, then bodies
 
 
 def _scorer(features: Features, cache_size: int = 0) -> LeadScorer:

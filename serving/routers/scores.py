@@ -120,13 +120,6 @@ def _served(holder: ModelHolder) -> ServedModel:
     return served
 
 
-def _result(
-    holder: ModelHolder, served: ServedModel, rows: list[dict[str, Any]], ids: list[int | None]
-) -> list[dict[str, Any]]:
-    scores, contributions = served.score_rows(rows)
-    return holder.bodies(served, rows, ids, scores, contributions)
-
-
 def _json(body: Any, served: ServedModel, route: str, count: int = 1) -> Response:
     _count(served.version, route, count)
     return _response(orjson.dumps(body), f"{served.name}/{served.version}")
@@ -217,7 +210,7 @@ async def score_payload(state: State, _key: ApiKeyId, request: Request) -> Respo
     errors = _validate_payload(served, features)
     if errors:
         return _unprocessable(errors)
-    return _json(_result(holder, served, [features], [None])[0], served, "payload")
+    return _json(holder.score_bodies(served, [features], [None])[0], served, "payload")
 
 
 @router.post(
@@ -236,7 +229,7 @@ async def batch_scores(state: State, _key: ApiKeyId, body: BatchIn) -> Response:
     ids = list(dict.fromkeys(body.lead_ids))  # once each, in the caller's order
     rows = await state.features.get(ids, served.encoder.feature_names)
     found = [i for i in ids if i in rows]
-    scores = _result(holder, served, [rows[i] for i in found], list(found)) if found else []
+    scores = holder.score_bodies(served, [rows[i] for i in found], found) if found else []
     missing = [
         {"lead_id": i, "reason": "not in the feature store (unknown, or not yet enriched)"}
         for i in ids
