@@ -16,9 +16,10 @@ and registered in MLflow's database store (`hk_bench_ml_mlflow`) exactly as
 
 Then, timed with perf_counter, `--runs` times each (mean and min reported):
 
-- floor: the same read (`ml.data.read_arrow`, ADBC, the columns the model needs) and the same
-  write (`ml.scoring.ScoreWriter`, opened before the read as rescore does) with no model: every score 0.5, and every written lead a
-  constant 3-reason JSON of the usual size, so the floor moves the same bytes;
+- floor: the same read (`ml.data.read_arrow`: binary COPY decoded by `ml.pgcopy`, the columns
+  the model needs) and the same write (`ml.scoring.ScoreWriter`, opened before the read as
+  rescore does) with no model: every score 0.5, and every written lead a constant 3-reason
+  JSON of the usual size, so the floor moves the same bytes;
 - rescore: `ml.scoring.rescore` with the registered model and the asset's default
   (approximate, Saabas reasons);
 - each on three nights: *first* (ml.lead_scores and history truncated before each run: every
@@ -27,7 +28,8 @@ Then, timed with perf_counter, `--runs` times each (mean and min reported):
 - naive, once, first night only: rows fetched with psycopg into pandas, `predict` of the
   registered pyfunc on the DataFrame, Saabas contributions from XGBoost, reason JSON built
   per lead in Python, `executemany` into the history and an upsert into ml.lead_scores;
-- the read alone, ADBC against the previous COPY CSV + pyarrow.csv path (`read_arrow_csv`);
+- the read alone: `read_arrow` against the two paths before it, ADBC's driver
+  (`read_arrow_adbc`) and COPY CSV + pyarrow.csv (`read_arrow_csv`);
 - training: `train_xgboost` and `train_baseline` on 100,000 and 1,000,000 synthetic leads
   (split by arrival as `ml.workflow.split` does: train 64%, valid 16%, holdout 20% unused).
 
@@ -58,7 +60,7 @@ sys.path.insert(0, str(REPO))
 from hk_core.features import Feature  # noqa: E402
 from hk_core.migrate import upgrade  # noqa: E402
 from hk_core.settings import Settings  # noqa: E402
-from ml.data import read_arrow, read_arrow_csv, write_arrow  # noqa: E402
+from ml.data import read_arrow, read_arrow_adbc, read_arrow_csv, write_arrow  # noqa: E402
 from ml.evaluation import evaluate  # noqa: E402
 from ml.reasons import CONTRIBUTION_DIGITS, N_REASONS, VALUE_DIGITS  # noqa: E402
 from ml.registry import (  # noqa: E402
@@ -286,10 +288,14 @@ def rescoring(model: LoadedModel, runs: int, parts: list[str]) -> dict[str, list
 
 def read_paths(model: LoadedModel, runs: int) -> dict[str, list[float]]:
     schema = scoring_schema(model.model)
-    times: dict[str, list[float]] = {"ADBC (binary COPY)": [], "COPY CSV + pyarrow.csv": []}
+    readers = {
+        "binary COPY + ml.pgcopy (read_arrow)": read_arrow,
+        "ADBC driver (read_arrow_adbc)": read_arrow_adbc,
+        "COPY CSV + pyarrow.csv (read_arrow_csv)": read_arrow_csv,
+    }
+    times: dict[str, list[float]] = {label: [] for label in readers}
     for _ in range(runs):
-        for label, reader in (("ADBC (binary COPY)", read_arrow),
-                              ("COPY CSV + pyarrow.csv", read_arrow_csv)):  # fmt: skip
+        for label, reader in readers.items():
             started = time.perf_counter()
             reader(URL, DEFAULT_OPEN_LEADS_SQL, schema)
             times[label].append(time.perf_counter() - started)

@@ -7,8 +7,10 @@ compiles (numba; the machine code is cached next to this file, or in numba's use
 where that is read-only) one pass over the rows, on every core, that walks each tree of an
 ``ml.forest.Forest`` (XGBoost's own float32 thresholds and leaf values, read from its JSON
 model) and gives each lead's probability and, when asked, the Saabas contribution of each
-encoded column from the same walk. Rows are walked 64 at a time, level by level across the
-block, so the CPU has 64 independent walks to overlap instead of one dependent chain of loads.
+encoded column from the same walk. Rows are copied to float32 64 at a time and walked four
+at a time, each tree root to leaf for the four rows together, so the CPU has four independent
+chains of loads to overlap instead of one (0.21 s per 200,000 leads on both cores of the dev
+box, against 0.25-0.30 s walking the 64 rows level by level, the previous layout).
 
 The arithmetic is XGBoost's: the value rounded to float32 and compared ``<`` with the float32
 threshold, a missing value sent the node's default way, the margin summed in float32 from
@@ -35,6 +37,12 @@ _BLOCK = 64
 _LOCK = threading.Lock()
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _credit(contributions, row, path, path_column, path_delta):  # pragma: no cover
+    for level in range(path_column.shape[1]):
+        contributions[row, path_column[path, level]] += path_delta[path, level]
+
+
 @numba.njit(parallel=True, cache=True, nogil=True)
 def _score(  # noqa: PLR0913 -- a compiled kernel takes its arrays one by one
     matrix: np.ndarray,
@@ -49,7 +57,7 @@ def _score(  # noqa: PLR0913 -- a compiled kernel takes its arrays one by one
     explain: bool,
     margins: np.ndarray,
     contributions: np.ndarray,
-) -> None:
+) -> None:  # pragma: no cover
     rows, columns = matrix.shape
     trees = split.shape[0]
     n_internal = 2**depth - 1
@@ -57,31 +65,51 @@ def _score(  # noqa: PLR0913 -- a compiled kernel takes its arrays one by one
     for b in numba.prange((rows + _BLOCK - 1) // _BLOCK):
         start = b * _BLOCK
         n = min(start + _BLOCK, rows) - start
-        local = np.empty((columns, _BLOCK), dtype=np.float32)  # the block, column by column
+        # The block as float32 rows (XGBoost compares in float32); rows past the end are 0.
+        local = np.zeros((_BLOCK, columns), dtype=np.float32)
         for c in range(columns):
             for i in range(n):
-                local[c, i] = matrix[start + i, c]
-        node = np.empty(_BLOCK, dtype=np.int64)
-        margin = np.full(_BLOCK, base_margin, dtype=np.float32)
-        for t in range(trees):
-            node[:n] = 0
-            for _ in range(depth):
-                for i in range(n):
-                    at = node[i]
-                    x = local[split[t, at], i]
+                local[i, c] = matrix[start + i, c]
+        # Four rows at a time, each tree walked root to leaf for all four: four independent
+        # chains of loads for the CPU to overlap, the margins kept in registers.
+        for i in range(0, n, 4):
+            m0 = m1 = m2 = m3 = base_margin
+            for t in range(trees):
+                a0 = a1 = a2 = a3 = 0
+                for _ in range(depth):
                     # NaN < threshold is false: a missing value goes left only by default.
-                    go_left = (x < threshold[t, at]) | ((x != x) & default_left[t, at])
-                    node[i] = 2 * at + 2 - go_left
-            for i in range(n):
-                leaf = node[i] - n_internal
-                margin[i] += leaf_value[t, leaf]
+                    x = local[i, split[t, a0]]
+                    a0 = 2 * a0 + 2 - ((x < threshold[t, a0]) | ((x != x) & default_left[t, a0]))
+                    x = local[i + 1, split[t, a1]]
+                    a1 = 2 * a1 + 2 - ((x < threshold[t, a1]) | ((x != x) & default_left[t, a1]))
+                    x = local[i + 2, split[t, a2]]
+                    a2 = 2 * a2 + 2 - ((x < threshold[t, a2]) | ((x != x) & default_left[t, a2]))
+                    x = local[i + 3, split[t, a3]]
+                    a3 = 2 * a3 + 2 - ((x < threshold[t, a3]) | ((x != x) & default_left[t, a3]))
+                a0 -= n_internal
+                a1 -= n_internal
+                a2 -= n_internal
+                a3 -= n_internal
+                m0 += leaf_value[t, a0]
+                m1 += leaf_value[t, a1]
+                m2 += leaf_value[t, a2]
+                m3 += leaf_value[t, a3]
                 if explain:
-                    path = t * n_leaves + leaf
-                    for level in range(path_column.shape[1]):
-                        contributions[start + i, path_column[path, level]] += path_delta[
-                            path, level
-                        ]
-        margins[start : start + n] = margin[:n]
+                    row = start + i
+                    _credit(contributions, row, t * n_leaves + a0, path_column, path_delta)
+                    if i + 1 < n:
+                        _credit(contributions, row + 1, t * n_leaves + a1, path_column, path_delta)
+                    if i + 2 < n:
+                        _credit(contributions, row + 2, t * n_leaves + a2, path_column, path_delta)
+                    if i + 3 < n:
+                        _credit(contributions, row + 3, t * n_leaves + a3, path_column, path_delta)
+            margins[start + i] = m0
+            if i + 1 < n:
+                margins[start + i + 1] = m1
+            if i + 2 < n:
+                margins[start + i + 2] = m2
+            if i + 3 < n:
+                margins[start + i + 3] = m3
 
 
 class CompiledForest:

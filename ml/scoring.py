@@ -445,8 +445,10 @@ class ScoreWriter:
         positions of ``lead_ids``; it is called only for leads whose row is written, a chunk
         of them at a time, each chunk while the previous one is written.
         """
-        if len(np.unique(lead_ids)) != len(lead_ids):
-            raise ValueError("a lead appears more than once in the leads to score")
+        # A sort, not np.unique: NumPy 2's hash-based unique took 0.6 s per million ids here.
+        ordered = np.sort(lead_ids)
+        if (repeated := ordered[1:][ordered[1:] == ordered[:-1]]).size:
+            raise ValueError(f"lead {repeated[0]} appears more than once in the leads to score")
         assert self._conn is not None and self._current is not None
         conn, params = self._conn, {**self.params, "scored_at": scored_at}
         started = time.perf_counter()
