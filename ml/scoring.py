@@ -56,9 +56,10 @@ READ_AHEAD_BATCHES = 4
 
 # Serialises rescorings: each one's comparison must see the scores the previous one wrote.
 _LOCK_SQL = "select pg_advisory_xact_lock(hashtext('hk.ml.lead_scores'))"
-# What ml.lead_scores holds now: (lead_id, score, same model as tonight's). Read by ADBC on
-# its own connection once the writer holds the lock, so it sees the last committed night.
-# (psycopg's COPY hands back one row per Python call: 1.5 CPU-s per million rows, 0.2 here.)
+# What ml.lead_scores holds now: (lead_id, score, same model as tonight's). Read by
+# ``read_arrow`` on its own connection once the writer holds the lock, so it sees the last
+# committed night. (psycopg 3's COPY hands back one row per Python call: 1.5 CPU-s per
+# million rows.)
 _CURRENT_SQL = (
     "select lead_id, score, model_name = {model_name} and model_version = {model_version}"
     " as same_model from ml.lead_scores"
