@@ -468,7 +468,7 @@ def test_rescore_writes_every_lead_once_and_is_idempotent(
         scored_at=datetime.now(UTC),
     )
     assert explained == [ids[1]] and written.rows_written == written.history_rows_added == 1
-    with pytest.raises(ValueError, match="more than once"):
+    with pytest.raises(ValueError, match=f"lead {reopened} appears more than once"):
         write_scores(
             empty_scores,
             np.array([reopened, reopened]),
