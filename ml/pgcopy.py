@@ -15,15 +15,15 @@ width) is an error naming the row and the column, never a silently shifted value
 
 from __future__ import annotations
 
-import queue
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import closing, contextmanager
 
 import numba
 import numpy as np
 import psycopg2
 import pyarrow as pa
+
+from ml.background import in_background
 
 SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
 BLOCK_ROWS = 1 << 16
@@ -232,18 +232,13 @@ class BlockDecoder:
         return values
 
 
-class _Stopped(Exception):
-    """The consumer went away: stop copying."""
-
-
 class _Sink:
     """What psycopg2's ``copy_expert`` writes to, one call per row: rows gathered into lists
     of ``BLOCK_ROWS`` and handed over, so the copying thread goes straight back to the socket
     (decoding there would leave Postgres waiting on a full socket buffer)."""
 
-    def __init__(self, blocks: queue.Queue, stop: threading.Event):
-        self.blocks = blocks
-        self.stop = stop
+    def __init__(self, put: Callable[[list[bytes]], None]):
+        self.put = put
         self.rows: list[bytes] = []
 
     def write(self, row: bytes) -> None:
@@ -252,11 +247,26 @@ class _Sink:
             self.flush()
 
     def flush(self) -> None:
-        if self.stop.is_set():
-            raise _Stopped
         if self.rows:
-            self.blocks.put(self.rows)
+            self.put(self.rows)
             self.rows = []
+
+
+def _decoded(blocks: Iterator[list[bytes]], decoder: BlockDecoder) -> Iterator[pa.RecordBatch]:
+    rows_before = 0
+    header = True
+    for rows in blocks:
+        block = b"".join(rows)
+        start = 0
+        if header:  # the stream's header arrives with its first row
+            if not block.startswith(SIGNATURE):
+                raise CopyDecodeError("not a binary COPY stream (no PGCOPY signature)")
+            start = 19 + int.from_bytes(block[15:19], "big")  # past the header extension
+            header = False
+        if len(block) > start + 2:  # more than the trailer
+            batch = decoder.decode(block, start=start, first_row=rows_before)
+            rows_before += batch.num_rows
+            yield batch
 
 
 @contextmanager
@@ -270,54 +280,17 @@ def copy_batches(
     The batches are only valid inside the ``with`` block.
     """
     decoder = BlockDecoder(schema)
-    blocks: queue.Queue = queue.Queue(maxsize=READ_AHEAD_BLOCKS)
-    stop = threading.Event()
-    done = object()
 
-    def copy() -> None:
+    def copy(put: Callable[[list[bytes]], None]) -> None:
+        conn = psycopg2.connect(conninfo)
         try:
-            conn = psycopg2.connect(conninfo)
-            try:
-                conn.set_client_encoding("UTF8")
-                sink = _Sink(blocks, stop)
-                with conn.cursor() as cursor:
-                    cursor.copy_expert(f"copy ({query}) to stdout with (format binary)", sink)
-                sink.flush()
-            finally:
-                conn.close()
-            blocks.put(done)
-        except _Stopped:
-            return
-        except BaseException as error:  # handed to the consumer, raised there
-            blocks.put(error)
+            conn.set_client_encoding("UTF8")
+            sink = _Sink(put)
+            with conn.cursor() as cursor:
+                cursor.copy_expert(f"copy ({query}) to stdout with (format binary)", sink)
+            sink.flush()
+        finally:
+            conn.close()
 
-    copier = threading.Thread(target=copy, name="copy-batches", daemon=True)
-    copier.start()
-
-    def batches() -> Iterator[pa.RecordBatch]:
-        rows_before = 0
-        header = True
-        while (item := blocks.get()) is not done:
-            if isinstance(item, BaseException):
-                raise item
-            block = b"".join(item)
-            start = 0
-            if header:  # the stream's header arrives with its first row
-                if not block.startswith(SIGNATURE):
-                    raise CopyDecodeError("not a binary COPY stream (no PGCOPY signature)")
-                start = 19 + int.from_bytes(block[15:19], "big")  # past the header extension
-                header = False
-            if len(block) > start + 2:  # more than the trailer
-                batch = decoder.decode(block, start=start, first_row=rows_before)
-                rows_before += batch.num_rows
-                yield batch
-
-    try:
-        yield batches()
-    finally:
-        stop.set()
-        while copier.is_alive():  # unblock a copier waiting on a full queue
-            try:
-                blocks.get_nowait()
-            except queue.Empty:
-                copier.join(0.01)
+    with closing(in_background(copy, depth=READ_AHEAD_BLOCKS, name="copy-batches")) as blocks:
+        yield _decoded(blocks, decoder)

@@ -18,11 +18,10 @@ How a night's write is laid out (``ScoreWriter``), so that it costs little beyon
 
 from __future__ import annotations
 
-import queue
-import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import TracebackType
@@ -34,6 +33,7 @@ import pyarrow as pa
 import xgboost as xgb
 from psycopg import sql
 
+from ml.background import in_background
 from ml.compiled import CompiledForest
 from ml.data import KEY_FIELDS, arrow_batches, lead_feature_schema, read_arrow, write_arrow
 from ml.forest import Forest
@@ -278,37 +278,6 @@ def score_leads(
     return pa.table([leads.column("lead_id"), pa.array(scores), reasons], schema=_SCORED_SCHEMA)
 
 
-def _read_ahead(batches: Iterable[pa.RecordBatch], depth: int) -> Iterator[pa.RecordBatch]:
-    """``batches``, pulled by a thread up to ``depth`` ahead of the consumer."""
-    ready: queue.Queue[pa.RecordBatch | BaseException | None] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def pull() -> None:
-        try:
-            for batch in batches:
-                if stop.is_set():
-                    return
-                ready.put(batch)
-            ready.put(None)
-        except BaseException as error:  # handed to the consumer, raised there
-            ready.put(error)
-
-    puller = threading.Thread(target=pull, name="read-ahead", daemon=True)
-    puller.start()
-    try:
-        while (item := ready.get()) is not None:
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        while puller.is_alive():  # unblock a puller waiting on a full queue
-            try:
-                ready.get_nowait()
-            except queue.Empty:
-                puller.join(0.01)
-
-
 def read_and_score(
     conninfo: str, model: TrainedModel, features_sql: str, scorer: BatchScorer | None = None
 ) -> tuple[pa.Table, np.ndarray]:
@@ -321,8 +290,16 @@ def read_and_score(
     # One encoding buffer for every batch: a fresh matrix per batch cost more in page faults
     # (2.4 s per million leads on the loaded dev box) than the encoding itself (0.6 s).
     buffer = np.zeros((0, model.encoder.n_columns), order="F")
-    with arrow_batches(conninfo, features_sql, schema) as batches:
-        for batch in _read_ahead(batches, READ_AHEAD_BATCHES):
+
+    def pull(put: Callable[[pa.RecordBatch], None]) -> None:
+        for batch in batches:
+            put(batch)
+
+    with (
+        arrow_batches(conninfo, features_sql, schema) as batches,
+        closing(in_background(pull, depth=READ_AHEAD_BATCHES, name="read-ahead")) as ahead,
+    ):
+        for batch in ahead:
             if batch.num_rows > buffer.shape[0]:
                 buffer = np.zeros((batch.num_rows, model.encoder.n_columns), order="F")
             if batch.num_rows:
