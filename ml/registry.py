@@ -24,6 +24,7 @@ from mlflow.tracking import MlflowClient
 from hk_core.db import mlflow_tracking_url
 from hk_core.settings import Settings
 from ml import pyfunc_model
+from ml.model_files import load_model_dir
 from ml.training import TrainedModel
 
 MODEL_NAME = "lead_conversion"
@@ -31,6 +32,9 @@ EXPERIMENT_NAME = "lead_conversion"
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 PYFUNC_NAME = "model"  # the logged model's name within its run
+BASELINE_NAME = "baseline"  # the baseline's logged model in the same run (registered if it wins)
+BASELINE_URI_TAG = "baseline_model_uri"  # run tag: where that logged baseline is
+KIND_TAG = "model.kind"  # version tag: xgboost or logistic
 
 
 @dataclass(frozen=True)
@@ -102,12 +106,16 @@ def log_training_run(
     run_name: str | None = None,
     experiment_name: str = EXPERIMENT_NAME,
     model_name: str = MODEL_NAME,
+    baseline: TrainedModel | None = None,
+    extra_artifacts: Mapping[str, Any] | None = None,
 ) -> LoggedModel:
     """Log a run (params, metrics, plots, feature list, encoder, pyfunc model), register the
     model as a new version of ``model_name`` and point the ``challenger`` alias at it.
 
     ``metrics`` are the model's on the holdout, ``baseline_metrics`` the baseline's on the
-    same rows (logged as ``baseline_<name>``).
+    same rows (logged as ``baseline_<name>``). ``baseline``, when given, is logged in the same
+    run as a second pyfunc model (``baseline``), not registered: the gate registers it if it
+    wins (``register_baseline``). ``extra_artifacts`` are JSON documents by file name.
     """
     client = configure(uri)
     experiment_id = ensure_experiment(client, experiment_name, artifacts)
@@ -117,6 +125,8 @@ def log_training_run(
         mlflow.log_params({"n_features": len(encoder.features), "n_columns": encoder.n_columns})
         mlflow.log_dict(encoder.to_dict()["features"], "features.json")
         mlflow.log_dict(encoder.to_dict(), "encoder.json")
+        for file_name, document in (extra_artifacts or {}).items():
+            mlflow.log_dict(document, file_name)
         for path in (plots or {}).values():
             mlflow.log_artifact(str(path), artifact_path="plots")
         with tempfile.TemporaryDirectory(prefix="hk-model-") as scratch:
@@ -135,9 +145,39 @@ def log_training_run(
             **{f"baseline_{k}": v for k, v in (baseline_metrics or {}).items()},
         }
         mlflow.log_metrics(dict(all_metrics), model_id=info.model_id)
+        if baseline is not None:
+            with tempfile.TemporaryDirectory(prefix="hk-baseline-") as scratch:
+                baseline_info = mlflow.pyfunc.log_model(
+                    name=BASELINE_NAME,
+                    python_model=pyfunc_model.LeadConversionModel(),
+                    artifacts=pyfunc_model.save_model_files(baseline, Path(scratch)),
+                    signature=pyfunc_model.model_signature(baseline.encoder),
+                    input_example=pyfunc_model.input_example(example, baseline.encoder),
+                    pip_requirements=pyfunc_model.pip_requirements(),
+                )
+            mlflow.log_metrics(dict(baseline_metrics or {}), model_id=baseline_info.model_id)
+            mlflow.set_tag(BASELINE_URI_TAG, baseline_info.model_uri)
     version = str(info.registered_model_version)
+    client.set_model_version_tag(model_name, version, KIND_TAG, model.kind)
     client.set_registered_model_alias(model_name, CHALLENGER, version)
     return LoggedModel(run.info.run_id, info.model_id, info.model_uri, model_name, version)
+
+
+def register_baseline(uri: str, run_id: str, model_name: str = MODEL_NAME) -> str:
+    """The registered version of the baseline logged in ``run_id``, registering it the first
+    time (a gate re-run on the same run finds the version it registered before)."""
+    client = configure(uri)
+    run = client.get_run(run_id)
+    source = run.data.tags.get(BASELINE_URI_TAG)
+    if not source:
+        raise ValueError(f"run {run_id} logged no baseline model to register")
+    for found in client.search_model_versions(f"name = '{model_name}' and run_id = '{run_id}'"):
+        if found.tags.get(KIND_TAG) == "logistic":
+            return str(found.version)
+    registered = mlflow.register_model(source, model_name)
+    version = str(registered.version)
+    client.set_model_version_tag(model_name, version, KIND_TAG, "logistic")
+    return version
 
 
 def _parse_registered(uri: str) -> tuple[str, str | None, str | None] | None:
@@ -172,10 +212,7 @@ def load_trained_model(model_uri: str, uri: str) -> LoadedModel:
         number, source = str(found.version), str(found.source)
     with tempfile.TemporaryDirectory(prefix="hk-model-") as scratch:
         local = Path(mlflow.artifacts.download_artifacts(artifact_uri=source, dst_path=scratch))
-        model = pyfunc_model.load_model_files(
-            local / "artifacts" / pyfunc_model.BOOSTER_FILE,
-            local / "artifacts" / pyfunc_model.ENCODER_FILE,
-        )
+        model = load_model_dir(local / "artifacts")
     return LoadedModel(model, name, number, model_uri)
 
 

@@ -207,8 +207,9 @@ class BatchScorer:
     """How the batch scores and explains a model's encoded rows.
 
     An XGBoost model is walked by ``ml.compiled`` (the same numbers as XGBoost's
-    ``inplace_predict`` and ``approx_contribs``, at a fraction of the CPU); exact TreeSHAP and
-    the baseline use the model's own methods.
+    ``inplace_predict`` and ``approx_contribs``, at a fraction of the CPU); exact TreeSHAP
+    uses XGBoost's own. The logistic baseline is ``ml.linear``'s NumPy, the same function the
+    API scores one lead with (its contributions are exact either way).
     """
 
     def __init__(self, model: TrainedModel):

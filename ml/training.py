@@ -13,13 +13,10 @@ from typing import Any, Literal
 import numpy as np
 import pyarrow as pa
 import xgboost as xgb
-from sklearn.impute import SimpleImputer
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
 
 from hk_core.features import FEATURES, LABEL, Feature
 from ml.encoding import DEFAULT_MIN_COUNT, FeatureEncoder
+from ml.linear import LinearModel
 
 ModelKind = Literal["xgboost", "logistic"]
 
@@ -53,10 +50,14 @@ def labels(table: pa.Table) -> np.ndarray:
 
 @dataclass(frozen=True)
 class TrainedModel:
-    """A fitted encoder and estimator: everything scoring needs, and nothing else."""
+    """A fitted encoder and estimator: everything scoring needs, and nothing else.
+
+    ``estimator`` is an XGBoost booster (``kind`` "xgboost") or the logistic baseline's
+    run-time arrays (``LinearModel``, ``kind`` "logistic"): either can be champion.
+    """
 
     encoder: FeatureEncoder
-    estimator: xgb.Booster | Pipeline
+    estimator: xgb.Booster | LinearModel
     kind: ModelKind
     params: Mapping[str, Any] = field(default_factory=dict)
 
@@ -70,12 +71,18 @@ class TrainedModel:
             raise TypeError(f"a {self.kind} model has no booster")
         return self.estimator
 
+    @property
+    def linear(self) -> LinearModel:
+        if not isinstance(self.estimator, LinearModel):
+            raise TypeError(f"a {self.kind} model has no linear coefficients")
+        return self.estimator
+
     def predict_proba_matrix(self, matrix: np.ndarray) -> np.ndarray:
         """P(conversion) for each row of an encoded matrix, as float64."""
         if isinstance(self.estimator, xgb.Booster):
             # inplace_predict skips the DMatrix copy: the fast path for batch and online.
             return np.asarray(self.estimator.inplace_predict(matrix), dtype=np.float64)
-        return np.asarray(self.estimator.predict_proba(matrix)[:, 1], dtype=np.float64)
+        return self.estimator.predict_proba(matrix)
 
     def predict_proba(self, table: pa.Table) -> np.ndarray:
         """Batch: P(conversion) for each lead of an Arrow table of raw features."""
@@ -91,7 +98,8 @@ class TrainedModel:
         XGBoost: exact TreeSHAP values (``approximate``: Saabas path attributions, ~25x
         faster, see ``ml.scoring.score_leads``), summed over a categorical's one-hot columns; either way the row
         sums plus the model's bias give the log-odds. Baseline: coefficient x standardised
-        value (imputed value and was-missing indicator both count for their feature).
+        value (imputed value and was-missing indicator both count for their feature,
+        ``ml.linear``).
         """
         if isinstance(self.estimator, xgb.Booster):
             dmatrix = xgb.DMatrix(matrix, missing=np.nan)
@@ -99,21 +107,7 @@ class TrainedModel:
                 dmatrix, pred_contribs=True, approx_contribs=approximate
             )[:, :-1]
             return self.encoder.sum_by_feature(np.asarray(per_column, dtype=np.float64))
-        imputer: SimpleImputer = self.estimator.named_steps["impute"]
-        scaler: StandardScaler = self.estimator.named_steps["scale"]
-        logistic: LogisticRegression = self.estimator.named_steps["logistic"]
-        standardised = scaler.transform(imputer.transform(matrix))
-        per_column = standardised * logistic.coef_[0]
-        n_encoded = self.encoder.n_columns
-        by_feature = self.encoder.sum_by_feature(per_column[:, :n_encoded])
-        if imputer.indicator_ is not None:
-            # One indicator per numeric/boolean column with missing values in training: each
-            # feature has at most one, so plain fancy-index addition is safe.
-            indicated = np.searchsorted(
-                self.encoder.feature_starts, imputer.indicator_.features_, side="right"
-            )
-            by_feature[:, indicated - 1] += per_column[:, n_encoded:]
-        return np.asarray(by_feature)
+        return np.asarray(self.encoder.sum_by_feature(self.estimator.contributions(matrix)))
 
 
 def train_xgboost(
@@ -161,9 +155,16 @@ def train_baseline(
 ) -> TrainedModel:
     """Median-imputed, standardised, L2-regularised logistic regression on the same matrix.
 
-    Its median and scale are learned here and reused at prediction (never re-fit on the
-    leads being scored).
+    scikit-learn fits it; what is kept is its arrays (``ml.linear.LinearModel``): the median
+    and scale learned here are reused at prediction (never re-fit on the leads being scored),
+    and scoring needs no scikit-learn.
     """
+    # Imported here: only training needs scikit-learn, not the API or the nightly scoring.
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
     encoder = FeatureEncoder.fit(train, features, min_count)
     pipeline = Pipeline(
         [
@@ -178,4 +179,5 @@ def train_baseline(
         ]
     )
     pipeline.fit(encoder.transform_arrow(train), labels(train))
-    return TrainedModel(encoder, pipeline, "logistic", {"C": c, "max_iter": max_iter})
+    linear = LinearModel.from_pipeline(pipeline, encoder.n_columns)
+    return TrainedModel(encoder, linear, "logistic", {"C": c, "max_iter": max_iter})

@@ -12,16 +12,20 @@ from typing import Any
 import pyarrow as pa
 
 from ml.data import lead_feature_schema, read_arrow, time_split
+from ml.drift import drift_reference
 from ml.evaluation import evaluate, mean_abs_contribution, save_plots
 from ml.gate import GateDecision, evaluate_gate, record_decision
 from ml.registry import (
     CHALLENGER,
+    CHAMPION,
+    KIND_TAG,
     MODEL_NAME,
     LoggedModel,
     configure,
     load_champion,
     load_trained_model,
     log_training_run,
+    register_baseline,
 )
 from ml.training import TrainedModel, labels, train_baseline, train_xgboost
 
@@ -30,6 +34,8 @@ HOLDOUT_FRACTION = 0.2  # the gate judges on the most recent fifth of matured le
 VALID_FRACTION = 0.2  # early stopping on the next most recent fifth of the rest
 MIN_TRAINING_LEADS = 200
 MIN_POSITIVES = 10
+DRIFT_REFERENCE_FILE = "drift_reference.json"
+KIND_NAMES = {"xgboost": "XGBoost", "logistic": "logistic baseline"}
 
 
 @dataclass(frozen=True)
@@ -37,6 +43,24 @@ class Splits:
     train: pa.Table
     valid: pa.Table
     holdout: pa.Table
+
+
+@dataclass(frozen=True)
+class GateOutcome:
+    """What the gate decided, and which version is champion after it."""
+
+    decision: GateDecision
+    challenger_version: str
+    champion_version: str | None
+    champion_kind: str | None
+
+    def summary(self) -> str:
+        """One line for a person: which model is champion and why."""
+        if self.champion_version is None:
+            return f"no champion: {self.decision.reason}"
+        kind = KIND_NAMES.get(self.champion_kind or "", self.champion_kind or "model")
+        verb = "promoted" if self.decision.promote else "kept"
+        return f"champion v{self.champion_version} ({kind}) {verb}: {self.decision.reason}"
 
 
 @dataclass(frozen=True)
@@ -90,6 +114,18 @@ def train_and_register(
     baseline_metrics = evaluate(y, baseline.predict_proba(splits.holdout))
     matrix = model.encoder.transform_arrow(splits.holdout)
     importance = mean_abs_contribution(model.contributions(matrix), model.feature_names)
+    # What the features and scores looked like on the rows the models were fit on: the
+    # drift checks compare recent leads with it (ml.drift).
+    reference = drift_reference(
+        splits.train,
+        model.encoder.features,
+        {
+            model.kind: model.predict_proba(splits.train),
+            baseline.kind: baseline.predict_proba(splits.train),
+        },
+        {f.name: model.encoder.levels(f.name) for f in model.encoder.features
+         if f.kind == "categorical"},
+    )  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="hk-plots-") as scratch:
         plots = save_plots(Path(scratch), y, scores, importance)
         logged = log_training_run(
@@ -106,15 +142,18 @@ def train_and_register(
                 "n_holdout": splits.holdout.num_rows,
             },
             run_name=run_name,
+            baseline=baseline,
+            extra_artifacts={DRIFT_REFERENCE_FILE: reference},
         )
     return TrainingResult(model, baseline, splits, metrics, baseline_metrics, logged)
 
 
 def gate_challenger(
     training_set: pa.Table, *, uri: str, margin: float, model_name: str = MODEL_NAME
-) -> tuple[GateDecision, str]:
-    """Judge the registered challenger against the champion and the baseline on the same
-    recent holdout, record the decision on the version, and move ``champion`` if it wins.
+) -> GateOutcome:
+    """Judge the registered challenger and its run's baseline against the champion on the
+    same recent holdout, record the decision on the version, and move ``champion`` to the
+    better candidate if it wins (registering the baseline first when it is that candidate).
 
     The baseline's holdout metrics are the ones logged with the challenger's run (same rows).
     """
@@ -141,5 +180,12 @@ def gate_challenger(
         holdout,
         margin,
     )
-    record_decision(uri, decision, challenger.version, model_name)
-    return decision, challenger.version
+    promoted = None
+    if decision.promotes_baseline:
+        promoted = register_baseline(uri, str(version.run_id), model_name)
+    record_decision(uri, decision, challenger.version, model_name, promoted_version=promoted)
+    now = client.get_registered_model(model_name).aliases.get(CHAMPION)
+    kind = None
+    if now is not None:
+        kind = client.get_model_version(model_name, str(now)).tags.get(KIND_TAG, "xgboost")
+    return GateOutcome(decision, challenger.version, None if now is None else str(now), kind)

@@ -6,8 +6,11 @@ on the event loop) never affects a request in flight. Everything that talks to M
 in a worker thread under a timeout: an unreachable tracking store or artifact store makes
 the holder *degraded* (it keeps the last model it had) and is retried on the next tick.
 
-Each successful load is also written to a local cache (booster and encoder JSON plus the
-version), so the service can start and serve while MLflow is down.
+Each successful load is also written to a local cache (the model's weight and encoder JSON
+files, ``ml.model_files``, plus the version), so the service can start and serve while MLflow
+is down. Either kind of champion is served the same way: an XGBoost model by its trees as
+flat arrays (``ml.forest``), the logistic baseline by its coefficients (``ml.linear``); each
+gives a score and per-column contributions in one call, as the batch does.
 """
 
 from __future__ import annotations
@@ -34,6 +37,8 @@ from hk_core.logging import get_logger
 from hk_core.settings import Settings
 from ml.encoding import FeatureEncoder
 from ml.forest import Forest
+from ml.linear import LinearModel
+from ml.model_files import load_model_dir, save_model_files
 from ml.reasons import N_REASONS
 from ml.training import TrainedModel
 from serving.reason_text import reason_value_text
@@ -50,8 +55,6 @@ MODEL_INFO = Gauge(
 )
 MODEL_DEGRADED = Gauge("hk_model_degraded", "1 while the model registry cannot be reached")
 
-BOOSTER_FILE = "booster.json"
-ENCODER_FILE = "encoder.json"
 META_FILE = "model.json"
 
 
@@ -67,14 +70,17 @@ class ServedModel:
     version: str
     model: TrainedModel
     source: str  # "registry" or "cache"
-    forest: Forest | None = field(default=None, repr=False)
+    # What scores a lead: the trees as flat arrays, or the baseline's coefficients.
+    kernel: Forest | LinearModel = field(repr=False)
 
     @classmethod
     def build(cls, name: str, version: str, model: TrainedModel, source: str) -> ServedModel:
-        forest = None
+        kernel: Forest | LinearModel
         if model.kind == "xgboost":
-            forest = Forest.from_booster(model.booster, model.encoder.n_columns)
-        return cls(name, version, model, source, forest)
+            kernel = Forest.from_booster(model.booster, model.encoder.n_columns)
+        else:
+            kernel = model.linear
+        return cls(name, version, model, source, kernel)
 
     @property
     def encoder(self) -> FeatureEncoder:
@@ -89,10 +95,8 @@ class ServedModel:
         return self._score(self.encoder.transform_arrow(table))
 
     def _score(self, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        if self.forest is not None:
-            scores, per_column = self.forest.predict_with_contributions(matrix)
-            return scores, self.encoder.sum_by_feature(per_column)
-        return self.model.predict_proba_matrix(matrix), self.model.contributions(matrix)
+        scores, per_column = self.kernel.predict_with_contributions(matrix)
+        return scores, self.encoder.sum_by_feature(per_column)
 
     def reasons(self, row: Mapping[str, Any], contributions: np.ndarray) -> list[dict[str, Any]]:
         """The lead's top positive contributions in business words, as the batch words them."""
@@ -160,8 +164,7 @@ def save_cache(directory: Path, served: ServedModel) -> None:
     directory.parent.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=".model-", dir=directory.parent))
     try:
-        served.model.booster.save_model(scratch / BOOSTER_FILE)
-        (scratch / ENCODER_FILE).write_text(json.dumps(served.encoder.to_dict()))
+        save_model_files(served.model, scratch)
         meta = {"name": served.name, "version": served.version, "saved_at": time.time()}
         (scratch / META_FILE).write_text(json.dumps(meta))
         old = directory.with_name(directory.name + ".old")
@@ -175,13 +178,11 @@ def save_cache(directory: Path, served: ServedModel) -> None:
 
 
 def load_cache(directory: Path) -> ServedModel | None:
-    from ml.pyfunc_model import load_model_files
-
     meta_path = directory / META_FILE
     if not meta_path.exists():
         return None
     meta = json.loads(meta_path.read_text())
-    model = load_model_files(directory / BOOSTER_FILE, directory / ENCODER_FILE)
+    model = load_model_dir(directory)
     return ServedModel.build(meta["name"], str(meta["version"]), model, "cache")
 
 
@@ -275,8 +276,7 @@ class ModelHolder:
         MODEL_EVENTS.labels("loaded", "registry").inc()
         self._swap(served)
         try:
-            if served.model.kind == "xgboost":
-                await asyncio.to_thread(save_cache, self.cache_dir, served)
+            await asyncio.to_thread(save_cache, self.cache_dir, served)
         except OSError as error:
             log.warning("could not cache the model locally", error=str(error))
         return True

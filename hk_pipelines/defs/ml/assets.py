@@ -45,7 +45,7 @@ def lead_conversion_model(
         uri=mlflow_store.uri(),
         artifacts=mlflow_store.artifacts(),
         xgb_params=config.model_dump(),
-        run_name=f"dagster-{context.run_id[:8]}",
+        run_name=f"dagster-{context.run.run_id[:8]}",
     )
     metrics = {f"holdout_{k}": round(v, 4) for k, v in result.metrics.items()}
     baseline = {f"baseline_{k}": round(v, 4) for k, v in result.baseline_metrics.items()}
@@ -74,18 +74,26 @@ def champion_gate(
     postgres: PostgresResource,
     mlflow_store: MlflowResource,
 ) -> dg.AssetCheckResult:
-    """The challenger becomes champion only if it beats the champion by the margin and the baseline."""
+    """The better of challenger and baseline becomes champion if there is none or it beats the champion by the margin."""
     from ml.workflow import gate_challenger, load_training_set
 
     training_set = load_training_set(postgres.conninfo())
-    decision, version = gate_challenger(training_set, uri=mlflow_store.uri(), margin=config.margin)
-    context.log.info(f"gate on v{version}: {'promoted' if decision.promote else 'refused'}: "
-                     f"{decision.reason}")  # fmt: skip
+    outcome = gate_challenger(training_set, uri=mlflow_store.uri(), margin=config.margin)
+    decision = outcome.decision
+    context.log.info(outcome.summary())
+    # A kept champion is a warning, not an error: the blocking check then lets the scoring
+    # run on with the champion that stays, so new leads are scored either way.
     return dg.AssetCheckResult(
         passed=decision.promote,
-        description=decision.reason,
+        severity=dg.AssetCheckSeverity.WARN
+        if outcome.champion_version
+        else dg.AssetCheckSeverity.ERROR,
+        description=outcome.summary(),
         metadata={
-            "model_version": version,
+            "model_version": outcome.challenger_version,
+            "champion_version": outcome.champion_version or "none",
+            "champion_kind": outcome.champion_kind or "none",
+            "candidate": decision.candidate,
             "metric": decision.metric,
             "challenger_score": decision.challenger_score,
             "champion_score": decision.champion_score
@@ -100,7 +108,7 @@ def champion_gate(
 @dg.asset(
     deps=[lead_conversion_model, dg.AssetKey("lead_features")],
     group_name="ml",
-    kinds={"xgboost", "postgres"},
+    kinds={"python", "postgres"},
 )
 def lead_scores(
     context: dg.AssetExecutionContext,
@@ -115,7 +123,9 @@ def lead_scores(
     champion = load_champion(mlflow_store.uri())
     if champion is None:
         raise dg.Failure("no champion model yet: materialise lead_conversion_model first")
-    context.log.info(f"rescoring open leads with lead_conversion v{champion.version}")
+    context.log.info(
+        f"rescoring open leads with lead_conversion v{champion.version} ({champion.model.kind})"
+    )
     summary = rescore(postgres.conninfo(), champion, approximate_reasons=not config.exact_reasons)
     invalidate_feature_cache(
         get_settings(), f"rescored with v{summary.model_version}", postgres.conninfo()
@@ -128,6 +138,7 @@ def lead_scores(
         metadata={
             "dagster/row_count": summary.rows,
             "model_version": summary.model_version,
+            "model_kind": champion.model.kind,
             "history_rows_added": summary.history_rows_added,
             "seconds": round(summary.seconds, 2),
             "leads_per_second": round(summary.rows / summary.seconds) if summary.seconds else 0,
