@@ -82,7 +82,6 @@ CATEGORICAL_FEATURES: tuple[str, ...] = tuple(f.name for f in FEATURES if f.kind
 
 # Identifying columns of marts.lead_features that are not features.
 KEY_COLUMNS: tuple[str, ...] = ("lead_id", "external_id", "received_at", "received_date")
-# The label of marts.lead_training_set and its window.
+# The label of marts.lead_training_set; its stage and window are dbt vars (label_stage,
+# label_window_days in dbt_project/dbt_project.yml, docs/ml.md "The label").
 LABEL = "is_converted"
-LABEL_WINDOW_DAYS = 90
-CONVERTED_STAGES: tuple[str, ...] = ("under_contract", "closed_won")

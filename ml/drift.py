@@ -30,6 +30,7 @@ EMPTY_SHARE = 1e-4
 MISSING = "__missing__"
 OTHER = "__other__"
 SCORE = "score"  # the key of the score's bins beside the features'
+REFERENCE_FILE = "drift_reference.json"  # logged with each training run
 
 
 @dataclass(frozen=True)

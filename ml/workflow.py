@@ -12,7 +12,7 @@ from typing import Any
 import pyarrow as pa
 
 from ml.data import lead_feature_schema, read_arrow, time_split
-from ml.drift import drift_reference
+from ml.drift import REFERENCE_FILE, drift_reference
 from ml.evaluation import evaluate, mean_abs_contribution, save_plots
 from ml.gate import GateDecision, evaluate_gate, record_decision
 from ml.registry import (
@@ -34,7 +34,6 @@ HOLDOUT_FRACTION = 0.2  # the gate judges on the most recent fifth of matured le
 VALID_FRACTION = 0.2  # early stopping on the next most recent fifth of the rest
 MIN_TRAINING_LEADS = 200
 MIN_POSITIVES = 10
-DRIFT_REFERENCE_FILE = "drift_reference.json"
 KIND_NAMES = {"xgboost": "XGBoost", "logistic": "logistic baseline"}
 
 
@@ -143,7 +142,7 @@ def train_and_register(
             },
             run_name=run_name,
             baseline=baseline,
-            extra_artifacts={DRIFT_REFERENCE_FILE: reference},
+            extra_artifacts={REFERENCE_FILE: reference},
         )
     return TrainingResult(model, baseline, splits, metrics, baseline_metrics, logged)
 

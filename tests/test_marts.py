@@ -132,17 +132,25 @@ def test_dagster_builds_the_marts_with_dbt_tests_as_checks(window, database_url)
             "select sum(n_leads) from marts.funnel_daily where stage = 'new'"
         ).fetchone()[0]
         assert arrivals == leads
-        # the training set holds only leads whose 90 days have passed, and some of them converted
-        horizon, n_train, n_converted, early = conn.execute(
-            """select (select greatest(max(received_at), (select max(occurred_at)
-                                       from raw.lead_stage_events)) from raw.enriched_leads),
+        # the training set holds only leads whose 120 days (the label's window: a closed deal)
+        # have passed, and a deal closed within 90 days was a contract within 90 days (the
+        # second label); the dbt unit tests hold the windows' edges
+        horizon, n_train, n_converted, n_contract, closed_not_contract, early = conn.execute(
+            """with horizon as (
+                   select greatest(max(received_at), (select max(occurred_at)
+                                   from raw.lead_stage_events)) as at from raw.enriched_leads
+               )
+               select (select at from horizon),
                       count(*), count(*) filter (where is_converted),
-                      count(*) filter (where received_at + interval '90 days' > (
-                          select max(received_at) from raw.enriched_leads))
+                      count(*) filter (where is_under_contract_90d),
+                      count(*) filter (where is_converted and not is_under_contract_90d
+                                       and converted_at <= received_at + interval '90 days'),
+                      count(*) filter (where received_at + interval '120 days' > (
+                          select at from horizon))
                from marts.lead_training_set"""
         ).fetchone()
         assert 0 < n_train < leads and early == 0
-        assert n_converted > 0
+        assert n_converted <= n_train and n_contract <= n_train and closed_not_contract == 0
         # no score yet: the CRM table says so instead of inventing one
         assert (
             conn.execute(

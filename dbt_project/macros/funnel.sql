@@ -13,9 +13,14 @@
     extract(epoch from ({{ end_at }} - {{ start_at }})) / 86400.0
 {%- endmacro %}
 
-{#- The quoted list of the stages that count as a conversion. -#}
-{% macro converted_stages_list() -%}
-    {%- for stage in var('converted_stages') -%}
-        '{{ stage }}'{{ ", " if not loop.last }}
-    {%- endfor -%}
+{#- The position of a named stage on the main path (a compile-time number), or a clear error
+    naming the var when the stage is not on it. -#}
+{% macro stage_position(stage_name, var_name) -%}
+    {%- set stages = var('funnel_stages') -%}
+    {%- if stage_name not in stages -%}
+        {{ exceptions.raise_compiler_error(
+            "var " ~ var_name ~ " = '" ~ stage_name ~ "' is not a stage of the funnel's main path "
+            ~ "(var funnel_stages: " ~ stages | join(", ") ~ ")") }}
+    {%- endif -%}
+    {{ stages.index(stage_name) + 1 }}
 {%- endmacro %}

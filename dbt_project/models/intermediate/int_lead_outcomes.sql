@@ -1,6 +1,11 @@
--- One row per lead: where it stands now, how far it got, and when (if ever) it converted.
+-- One row per lead: where it stands now, how far it got, and when (if ever) it reached
+-- under_contract, closed_won and the label's stage (var label_stage; reaching a later stage of
+-- the main path counts, so a CRM that skipped recording under_contract still counts a close).
 -- The import CTEs stay materialized: inlined, this model measured slower at 1M leads (10.5-12 s
 -- → 17 s; docs/marts.md, Performance).
+{%- set under_contract_position = stage_position('under_contract', 'under_contract') -%}
+{%- set label_position = stage_position(var('label_stage'), 'label_stage') %}
+
 with
 
 leads as (
@@ -39,7 +44,11 @@ event_summary as (
         lead_id,
         count(*) as n_stage_events,
         min(occurred_at) filter (
-            where stage in ({{ converted_stages_list() }})
+            where {{ stage_order('stage') }} >= {{ under_contract_position }}
+        ) as under_contract_at,
+        min(occurred_at) filter (where stage = 'closed_won') as closed_won_at,
+        min(occurred_at) filter (
+            where {{ stage_order('stage') }} >= {{ label_position }}
         ) as converted_at,
         bool_or(stage = 'closed_lost') as has_closed_lost
     from stage_events
@@ -71,6 +80,8 @@ final as (
         coalesce(latest_events.current_stage, 'new')
         not in ('closed_won', 'closed_lost') as is_open,
         coalesce(event_summary.has_closed_lost, false) as has_closed_lost,
+        event_summary.under_contract_at,
+        event_summary.closed_won_at,
         event_summary.converted_at,
         coalesce(event_summary.n_stage_events, 0) as n_stage_events
     from leads

@@ -1,6 +1,8 @@
--- lead_features with a point-in-time label: converted = reached a converted stage within
--- label_window_days of arrival. Only leads whose window has closed by the label horizon are
--- here, so a recent lead is never counted as a failure for lack of time.
+-- lead_features with a point-in-time label: is_converted = reached var label_stage (default
+-- closed_won) within var label_window_days (default 120) of arrival. Only leads whose window
+-- has closed by the label horizon are here, so a recent lead is never counted as a failure for
+-- lack of time. A second label for analysts, is_under_contract_90d (reached under_contract
+-- within 90 days), is null where its own window has not closed.
 -- Import CTEs inlined (not materialized): one read more than once would be copied whole, every
 -- column of every lead, to a temp file first (docs/marts.md, Performance).
 with
@@ -43,7 +45,8 @@ labelled as (
         features.*,
         features.received_at
         + interval '{{ var("label_window_days") }} days' as label_window_ends_at,
-        outcomes.converted_at
+        outcomes.converted_at,
+        outcomes.under_contract_at
     from features
     inner join outcomes on features.lead_id = outcomes.lead_id
 
@@ -53,7 +56,14 @@ final as (
 
     select
         labelled.*,
-        coalesce(labelled.converted_at <= labelled.label_window_ends_at, false) as is_converted
+        coalesce(labelled.converted_at <= labelled.label_window_ends_at, false) as is_converted,
+        case
+            when labelled.received_at + interval '90 days' <= horizon.label_as_of
+                then coalesce(
+                    labelled.under_contract_at <= labelled.received_at + interval '90 days',
+                    false
+                )
+        end as is_under_contract_90d
     from labelled
     cross join horizon
     where labelled.label_window_ends_at <= horizon.label_as_of
