@@ -151,7 +151,8 @@ def _print_marts(conninfo: str) -> None:
         ).fetchall()
         training = conn.execute(
             """select count(*), avg(is_converted::int), min(received_at)::date,
-                      max(received_at)::date from marts.lead_training_set"""
+                      max(received_at)::date, avg(is_under_contract_90d::int)
+               from marts.lead_training_set"""
         ).fetchone()
         sizes = [
             (table, conn.execute(f"select count(*) from marts.{table}").fetchone())
@@ -178,15 +179,20 @@ def _print_marts(conninfo: str) -> None:
     assert training is not None
     if training[0]:
         table.add_row(
-            "training set: converted within 90 days",
+            "training set: the label (a closed deal, dbt vars label_stage / label_window_days)",
             f"{training[1]:.1%} of leads received {training[2]} .. {training[3]}",
+        )
+        table.add_row(
+            "training set: under contract within 90 days (second label)",
+            "–" if training[4] is None else f"{training[4]:.1%}",
         )
     console.print(table)
 
 
 def _print_model(conninfo: str) -> None:
     """The champion's holdout metrics against the baseline, and the best-scored open leads."""
-    from ml.registry import CHAMPION, MODEL_NAME, configure, tracking_uri
+    from ml.registry import CHAMPION, KIND_TAG, MODEL_NAME, configure, tracking_uri
+    from ml.workflow import KIND_NAMES, champion_line
 
     client = configure(tracking_uri(get_settings()))
     try:
@@ -197,11 +203,14 @@ def _print_model(conninfo: str) -> None:
     version = model.aliases.get(CHAMPION)
     role = "champion"
     if version is None:
-        # Show the refused challenger: why it was refused is the interesting part.
+        # Show the newest version: why it is not champion is the interesting part.
         version, role = max(int(v.version) for v in model.latest_versions), "not promoted"
     found = client.get_model_version(MODEL_NAME, str(version))
+    kind = KIND_NAMES.get(found.tags.get(KIND_TAG, "xgboost"), "model")
     metrics = client.get_run(str(found.run_id)).data.metrics
-    table = Table(title=f"Model {MODEL_NAME} v{version} ({role}) on the most recent holdout")
+    table = Table(
+        title=f"Model {MODEL_NAME} v{version} ({role}: {kind}) on its run's most recent holdout"
+    )
     for column in ("metric", "XGBoost", "logistic baseline"):
         table.add_column(column, justify="left" if column == "metric" else "right")
     for name in ("roc_auc", "pr_auc", "log_loss", "brier", "ece", "top_decile_lift",
@@ -212,8 +221,8 @@ def _print_model(conninfo: str) -> None:
             "–" if model_value is None else f"{model_value:.4f}",
             "–" if baseline_value is None else f"{baseline_value:.4f}",
         )
-    table.add_row("gate", found.tags.get("gate.reason", "–"), "")
     console.print(table)
+    console.print(f"[bold]gate:[/bold] {champion_line(client)}")
     if role != "champion":
         console.print("[yellow]no champion yet, so no scores: the gate's reason is above[/yellow]")
         return

@@ -20,6 +20,7 @@ from hk_pipelines.defs.enrichment.assets import enriched_leads
 from hk_pipelines.defs.intake.assets import lead_stage_events, raw_leads
 from hk_pipelines.defs.marts.assets import dbt_daily_models, dbt_models
 from hk_pipelines.defs.ml.assets import champion_gate, lead_conversion_model, lead_scores
+from hk_pipelines.defs.ml.checks import champion_drift_checks
 from hk_pipelines.defs.quality.checks import enriched_leads_expectations, raw_leads_expectations
 from hk_pipelines.defs.warehouse.assets import warehouse_enriched_leads, warehouse_lead_stage_events
 
@@ -34,9 +35,9 @@ EVENT_ASSETS = [lead_stage_events, warehouse_lead_stage_events]
 # dbt: staging and the incremental marts per day range, then the rest in one build.
 DAILY_MART_ASSETS = [dbt_daily_models]
 MART_ASSETS = [dbt_models]
-# train + gate; then score with the champion and rebuild the CRM's table from the scores.
+# train + gate; then score with the champion (drift checked) and rebuild the CRM's table.
 TRAINING_ASSETS = [lead_conversion_model, champion_gate]
-SCORING_ASSETS = [lead_scores, dbt_models]
+SCORING_ASSETS = [lead_scores, dbt_models, champion_drift_checks]
 SCORING_SELECTION = dg.AssetSelection.assets(lead_scores, "stg_lead_scores", "scored_leads")
 
 
@@ -176,7 +177,7 @@ def train_and_score(instance: dg.DagsterInstance) -> list[PipelineRun]:
     gate = [e for e in result.get_asset_check_evaluations() if e.check_name == "champion_gate"]
     model_built = any(result.get_asset_materialization_events())
     refused = bool(gate) and not gate[0].passed
-    # A refused challenger is the gate doing its job, not a failed run: the champion stays.
+    # A refused candidate is the gate doing its job, not a failed run: the champion stays.
     ok = result.success or (model_built and refused)
     note = gate[0].description or "" if gate else ""
     runs = [PipelineRun("model training + gate", None, None, result.run_id, ok, note=note)]
@@ -184,7 +185,12 @@ def train_and_score(instance: dg.DagsterInstance) -> list[PipelineRun]:
         runs.append(PipelineRun("scoring", None, None, None, True, note="skipped: no champion"))
     elif ok:
         scoring = materialize_all(SCORING_ASSETS, instance, SCORING_SELECTION)
-        runs.append(PipelineRun("scoring", None, None, scoring.run_id, scoring.success))
+        drift = "; ".join(
+            f"{e.check_name} {'ok' if e.passed else e.severity.value.lower()}: {e.description}"
+            for e in scoring.get_asset_check_evaluations()
+            if e.check_name in ("feature_drift", "score_drift")
+        )
+        runs.append(PipelineRun("scoring", None, None, scoring.run_id, scoring.success, note=drift))
     return runs
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+from mlflow.tracking import MlflowClient
 
 from ml.data import lead_feature_schema, read_arrow, time_split
 from ml.drift import REFERENCE_FILE, drift_reference
@@ -70,6 +71,25 @@ class TrainingResult:
     metrics: dict[str, float]
     baseline_metrics: dict[str, float]
     logged: LoggedModel
+
+
+def champion_line(client: MlflowClient, model_name: str = MODEL_NAME) -> str:
+    """The registry's last gate decision in one line: which model is champion and why."""
+    model = client.get_registered_model(model_name)
+    champion = model.aliases.get(CHAMPION)
+    judged = [
+        v for v in client.search_model_versions(f"name = '{model_name}'")
+        if "gate.reason" in v.tags and v.tags.get(KIND_TAG, "xgboost") == "xgboost"
+    ]  # fmt: skip
+    if not judged:
+        return "no gate decision yet" if champion is None else f"champion v{champion}"
+    last = max(judged, key=lambda v: int(v.version))
+    promoted = last.tags.get("gate.promoted") == "true"
+    if champion is None:
+        return f"no champion: {last.tags['gate.reason']}"
+    kind = client.get_model_version(model_name, str(champion)).tags.get(KIND_TAG, "xgboost")
+    verb = "promoted" if promoted else "kept"
+    return f"champion v{champion} ({KIND_NAMES.get(kind, kind)}) {verb}: {last.tags['gate.reason']}"
 
 
 def load_training_set(conninfo: str, relation: str = TRAINING_SET) -> pa.Table:
