@@ -177,6 +177,17 @@ def generate(
     leads: Annotated[int, typer.Option("--leads", min=1, help="How many leads")] = 10_000,
     seed: Annotated[int, typer.Option("--seed")] = 7,
     out: Annotated[Path, typer.Option("--out", help="Output folder")] = Path("data"),
+    behaviour: Annotated[
+        str,
+        typer.Option(
+            "--behaviour",
+            help="How conversion depends on the seller: investor (main effects) or "
+            "interactions (only combinations matter)",
+        ),
+    ] = "investor",
+    truth: Annotated[
+        bool, typer.Option("--truth", help="Also write the answer keys under OUT/truth/")
+    ] = False,
 ) -> None:
     """Write a synthetic book of business: leads.csv, stage_events.csv, properties.csv."""
     from hk_cli.progress import count_progress
@@ -184,7 +195,9 @@ def generate(
 
     out.mkdir(parents=True, exist_ok=True)
     with count_progress("generating leads", leads) as progress:
-        summary = generate_book(leads, seed, out, progress=progress)
+        summary = generate_book(
+            leads, seed, out, progress=progress, truth=truth, behaviour=behaviour
+        )
     typer.echo(
         f"wrote {summary.leads:,} leads ({summary.bad_leads:,} bad on purpose), "
         f"{summary.stage_events:,} stage events, {summary.properties:,} county records to {out}"

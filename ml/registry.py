@@ -155,7 +155,12 @@ def log_training_run(
                     input_example=pyfunc_model.input_example(example, baseline.encoder),
                     pip_requirements=pyfunc_model.pip_requirements(),
                 )
-            mlflow.log_metrics(dict(baseline_metrics or {}), model_id=baseline_info.model_id)
+            # The same baseline_* keys, linked to the baseline's logged model too. Its plain
+            # names would overwrite the challenger's run metrics (one value per key per run).
+            mlflow.log_metrics(
+                {f"baseline_{k}": v for k, v in (baseline_metrics or {}).items()},
+                model_id=baseline_info.model_id,
+            )
             mlflow.set_tag(BASELINE_URI_TAG, baseline_info.model_uri)
     version = str(info.registered_model_version)
     client.set_model_version_tag(model_name, version, KIND_TAG, model.kind)

@@ -143,7 +143,15 @@ def test_the_baseline_becomes_champion_and_serves_online_as_in_batch(linear_db):
     champion = str(client.get_registered_model(MODEL_NAME).aliases[CHAMPION])
     assert champion == "2"  # v1 is the XGBoost challenger, v2 the baseline it could not beat
     assert client.get_model_version(MODEL_NAME, champion).tags[KIND_TAG] == "logistic"
-    assert client.get_model_version(MODEL_NAME, "1").tags["gate.candidate"] == "baseline"
+    challenger = client.get_model_version(MODEL_NAME, "1")
+    assert challenger.tags["gate.candidate"] == "baseline"
+    # The run keeps each model's own holdout metrics apart (the demo's table reads them).
+    metrics = client.get_run(str(challenger.run_id)).data.metrics
+    assert metrics["pr_auc"] == pytest.approx(float(challenger.tags["gate.challenger_score"]))
+    assert metrics["baseline_pr_auc"] == pytest.approx(
+        float(challenger.tags["gate.baseline_score"])
+    )
+    assert metrics["pr_auc"] < metrics["baseline_pr_auc"]
 
     with psycopg.connect(url, autocommit=True) as conn:
         rows = conn.execute(

@@ -22,10 +22,11 @@ EXTRA_PARCEL_RATIO = 0.85  # parcels without a lead, per lead
 class _Book:
     """Book-wide draws (arrival times, sources, ids, which rows are bad), then chunk by chunk."""
 
-    def __init__(self, n: int, seed: int, horizon: int):
+    def __init__(self, n: int, seed: int, horizon: int, behaviour: str = "investor"):
         self.n = n
         self.seed = seed
         self.horizon = horizon
+        self.behaviour = behaviour
         self.geo = _geo()
         rng = np.random.default_rng([seed, 0])
         keys = rng.integers(0, 2**62, 4)

@@ -1,5 +1,8 @@
 """The latent seller and whether they convert: a timeline given the motivation, and a logistic
-model (``CONVERSION_MODEL``) of things an investor knows matter."""
+model of things an investor knows matter. Two behaviours (a book's ``behaviour``):
+``investor`` (``CONVERSION_MODEL``, main effects) and ``interactions``
+(``INTERACTION_MODEL``: only combinations matter, nothing alone), so the platform can be tried
+on a book whose conversion a linear model cannot describe."""
 
 from __future__ import annotations
 
@@ -63,6 +66,22 @@ CONVERSION_MODEL: dict[str, Any] = {
 }
 
 
+# The "interactions" behaviour: logit = intercept + the sum of these terms, each the product of
+# two conditions (log-odds units), plus the same random effect. No single attribute moves the
+# odds by itself, so a model must find the pairs.
+INTERACTION_MODEL: dict[str, float] = {
+    "intercept": -4.1,
+    "high_equity_and_urgent": 2.4,  # equity >= 0.5 and motivation foreclosure/tax/distress/inherited
+    "vacant_and_absentee": 1.8,
+    "tax_delinquent_and_absentee": 1.6,
+    "fair_price_and_soon": 1.5,  # asking <= value and timeline asap/30 days
+    "referral_and_reachable": 1.2,  # a referral with a usable phone
+    "random_effect_sd": 0.6,
+}
+BEHAVIOURS = ("investor", "interactions")
+_URGENT_MOTIVATIONS = [0, 2, 4, 8]  # foreclosure, inherited, financial_distress, tax_problems
+
+
 class _Latent(NamedTuple):
     asking_ratio: np.ndarray  # what the seller expects, relative to value
     equity: np.ndarray
@@ -100,6 +119,12 @@ def draw_conversion(chunk: _Chunk) -> _Latent:
     ratio[distressed] *= 0.9
     value = p.value[:n]
     equity = np.clip((value - p.mortgage[:n]) / value, -0.5, 1.0)
+    if chunk.book.behaviour == "interactions":
+        random_effect = rng.normal(0, INTERACTION_MODEL["random_effect_sd"], n)
+        logit = _interaction_logit(chunk, ratio, equity) + random_effect
+        p_convert = _sigmoid(logit)
+        will_convert = (rng.random(n) < p_convert) & ~chunk.bad
+        return _Latent(ratio, equity, random_effect, p_convert, will_convert)
     random_effect = rng.normal(0, cm["random_effect_sd"], n)
 
     def table(key: str, names: Sequence[str]) -> np.ndarray:
@@ -125,3 +150,19 @@ def draw_conversion(chunk: _Chunk) -> _Latent:
     p_convert = _sigmoid(logit)
     will_convert = (rng.random(n) < p_convert) & ~chunk.bad
     return _Latent(ratio, equity, random_effect, p_convert, will_convert)
+
+
+def _interaction_logit(chunk: _Chunk, ratio: np.ndarray, equity: np.ndarray) -> np.ndarray:
+    im, p, n = INTERACTION_MODEL, chunk.parcels, chunk.n
+    absentee = p.absentee[:n].astype(bool)
+    urgent = np.isin(chunk.motivation, _URGENT_MOTIVATIONS)
+    soon = np.isin(chunk.timeline, [0, 1])  # asap, 30_days
+    referral = chunk.source == SOURCES.index("referral")
+    return (
+        im["intercept"]
+        + im["high_equity_and_urgent"] * ((equity >= 0.5) & urgent)
+        + im["vacant_and_absentee"] * ((p.occupancy[:n] == 2) & absentee)
+        + im["tax_delinquent_and_absentee"] * (p.tax_delinquent[:n].astype(bool) & absentee)
+        + im["fair_price_and_soon"] * ((ratio <= 1.0) & soon)
+        + im["referral_and_reachable"] * (referral & (chunk.phone_state == 0))
+    )

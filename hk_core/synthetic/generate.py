@@ -10,6 +10,7 @@ from pathlib import Path
 from hk_core.contract import LEAD_COLUMNS, PROPERTY_RECORD_COLUMNS
 
 from .book import CHUNK_LEADS, _Book
+from .conversion import BEHAVIOURS
 from .defects import EVENT_DEFECTS
 from .funnel import event_rows
 from .times import DAY
@@ -44,6 +45,7 @@ def generate_book(
     as_of: date | None = None,
     progress: Callable[[int], None] | None = None,
     truth: bool = False,
+    behaviour: str = "investor",
 ) -> BookSummary:
     """Write a synthetic book of ``n_leads`` leads into ``out_dir`` (see ``hk_core.synthetic``).
 
@@ -70,7 +72,7 @@ def generate_book(
         (out_dir / "truth").mkdir(exist_ok=True)
         for name in ("leads", "stage_events", "properties"):
             paths[f"truth_{name}"] = out_dir / "truth" / f"{name}.csv"
-    book = _Book(n_leads, seed, horizon)
+    book = _Book(n_leads, seed, horizon, behaviour)
     written = 0
     summary = BookSummary(0, 0, 0, 0, 0, paths)
     with _Writers(paths, truth) as out:
