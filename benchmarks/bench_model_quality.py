@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 import psycopg
-from common import HK, REPO, bench_env, database_url, drop_database, fresh_database, machine
+from common import HK, REPO, bench_env, drop_database, fresh_database, machine
 from sklearn.metrics import roc_auc_score
 
 DB = "hk_bench_quality"

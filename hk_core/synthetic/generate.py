@@ -53,10 +53,13 @@ def generate_book(
     not be in the future. ``progress`` is called with the number of rows written so far (all
     three files together) about every 10,000 rows. With ``truth``, ``out_dir/truth/`` also gets
     row-aligned answer keys: each lead's latent attributes, conversion probability and defect,
-    and each event's and property row's defect and lead.
+    and each event's and property row's defect and lead. ``behaviour`` picks how conversion
+    depends on the seller (``hk_core.synthetic.conversion``: investor or interactions).
     """
     if n_leads < 0:
         raise ValueError("n_leads must not be negative")
+    if behaviour not in BEHAVIOURS:
+        raise ValueError(f"behaviour must be one of {', '.join(BEHAVIOURS)}, not {behaviour!r}")
     as_of = as_of or datetime.now(UTC).date()
     horizon = int(datetime(as_of.year, as_of.month, as_of.day, tzinfo=UTC).timestamp())
     if horizon > datetime.now(UTC).timestamp() + DAY:
