@@ -370,3 +370,24 @@ def test_no_single_feature_determines_conversion(large: Book):
     assert 0.05 <= sum(p) / len(p) <= 0.12
     assert p[len(p) // 2] < 0.1 and p[int(len(p) * 0.99)] > 0.5
     assert synthetic.CONVERSION_MODEL["random_effect_sd"] > 0
+
+
+def test_the_interactions_book_converts_on_pairs_not_on_one_attribute(tmp_path: Path):
+    """``behaviour="interactions"``: about as many conversions as the default book, and a
+    vacant house converts far more often when its owner is also absentee (the pair)."""
+    generate_book(12_000, 5, tmp_path, as_of=AS_OF, truth=True, behaviour="interactions")
+    truth = read(tmp_path / "truth" / "leads.csv")
+    good = [t for t in truth if not t["defect"]]
+    p = [float(t["p_convert"]) for t in good]
+    assert 0.05 <= sum(p) / len(p) <= 0.14
+
+    def mean_p(rows) -> float:
+        assert len(rows) >= 50
+        return sum(float(t["p_convert"]) for t in rows) / len(rows)
+
+    vacant = [t for t in good if t["occupancy"] == "vacant"]
+    pair = [t for t in vacant if t["absentee_owner"] in ("1", "True", "true")]
+    alone = [t for t in vacant if t["absentee_owner"] not in ("1", "True", "true")]
+    assert mean_p(pair) > 2 * mean_p(alone)
+    with pytest.raises(ValueError, match="behaviour must be one of investor, interactions"):
+        generate_book(10, 1, tmp_path / "nope", as_of=AS_OF, behaviour="linear")
