@@ -161,6 +161,7 @@ class _Chunk:
                 np.round(self.p_convert, 5).tolist(),
                 self.will_convert.astype(int).tolist(),
                 self.converted.astype(int).tolist(),
+                np.round(self.random_effect, 5).tolist(),
                 strict=True,
             )
         )

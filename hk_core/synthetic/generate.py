@@ -21,7 +21,7 @@ TRUTH_LEAD_COLUMNS = (
     "row", "source", "external_id", "defect", "received_at", "apn", "in_county_roll",
     "market", "motivation", "timeline", "condition", "occupancy", "absentee_owner",
     "tax_delinquent", "in_foreclosure", "phone_usable", "email_usable", "equity_ratio",
-    "asking_ratio", "p_convert", "will_convert", "converted",
+    "asking_ratio", "p_convert", "will_convert", "converted", "random_effect",
 )  # fmt: skip
 TRUTH_EVENT_COLUMNS = ("row", "lead_row", "defect")
 TRUTH_PROPERTY_COLUMNS = ("row", "lead_row", "defect")
