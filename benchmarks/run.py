@@ -19,6 +19,7 @@ if __name__ == "__main__":
     bulk = subprocess.run([sys.executable, str(HERE / "bench_import.py"), *sys.argv[1:]])
     scoring = subprocess.run([sys.executable, str(HERE / "bench_scoring.py")])
     rescore = subprocess.run([sys.executable, str(HERE / "bench_rescore.py")])
+    quality = subprocess.run([sys.executable, str(HERE / "bench_model_quality.py")])
     dbt = subprocess.run([sys.executable, str(HERE / "bench_dbt.py")])
-    codes = (api, bulk, scoring, rescore, dbt)
+    codes = (api, bulk, scoring, rescore, quality, dbt)
     sys.exit(next((c.returncode for c in codes if c.returncode), 0))
