@@ -71,19 +71,30 @@ def evaluate_gate(
     holdout: pa.Table,
     margin: float = DEFAULT_MARGIN,
     metric: str = GATE_METRIC,
+    *,
+    baseline_can_serve: bool = True,
 ) -> GateDecision:
     """The better of challenger and baseline (the challenger must beat the baseline) becomes
     champion when there is none, or when it beats the champion by ``margin``; all scored on
-    ``holdout``, and ``baseline_metrics`` must come from the same rows."""
+    ``holdout``, and ``baseline_metrics`` must come from the same rows.
+
+    ``baseline_can_serve=False`` (a run that logged no baseline model, e.g. one logged by
+    hand): the baseline is only a yardstick, and with no champion the challenger is promoted
+    anyway, as the one model there is."""
     y = labels(holdout)
     challenger_score = evaluate(y, challenger.predict_proba(holdout))[metric]
     baseline_score = float(baseline_metrics[metric])
     champion_score = (
         None if champion is None else evaluate(y, champion.predict_proba(holdout))[metric]
     )
-    if challenger_score > baseline_score:
+    beats_baseline = challenger_score > baseline_score
+    if beats_baseline or not baseline_can_serve:
         candidate, score, name = CHALLENGER_CANDIDATE, challenger_score, "the challenger"
-        versus = f"beats the baseline's {baseline_score:.4f}"
+        versus = (
+            f"beats the baseline's {baseline_score:.4f}"
+            if beats_baseline
+            else f"below the baseline's {baseline_score:.4f}, which this run cannot serve"
+        )
     else:
         candidate, score, name = BASELINE_CANDIDATE, baseline_score, "the baseline"
         versus = f"the challenger's {challenger_score:.4f} does not beat it"
@@ -102,6 +113,8 @@ def evaluate_gate(
 
     if champion_score is None:
         return decide(True, f"first model: {name}, {metric} {score:.4f} ({versus})")
+    if candidate == CHALLENGER_CANDIDATE and not beats_baseline:
+        return decide(False, f"champion kept: {name}'s {metric} {score:.4f} is {versus}")
     if score < champion_score + margin:
         return decide(
             False,

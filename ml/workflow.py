@@ -17,6 +17,7 @@ from ml.drift import REFERENCE_FILE, drift_reference
 from ml.evaluation import evaluate, mean_abs_contribution, save_plots
 from ml.gate import GateDecision, evaluate_gate, record_decision
 from ml.registry import (
+    BASELINE_URI_TAG,
     CHALLENGER,
     CHAMPION,
     KIND_TAG,
@@ -198,6 +199,7 @@ def gate_challenger(
         baseline_metrics,
         holdout,
         margin,
+        baseline_can_serve=BASELINE_URI_TAG in run.data.tags,
     )
     promoted = None
     if decision.promotes_baseline:

@@ -105,6 +105,13 @@ def test_the_better_candidate_needs_the_margin_over_a_champion():
     # The champion is as good as the baseline: within the margin, the champion stays.
     kept = evaluate_gate(stumps, baseline, baseline_metrics, splits.holdout)
     assert not kept.promote and kept.reason.startswith("champion kept")
+    # A run with no baseline model to serve: the challenger is the one model there is, so it
+    # is the first champion, but never replaces a champion from below the yardstick.
+    alone = evaluate_gate(stumps, None, baseline_metrics, splits.holdout, baseline_can_serve=False)
+    assert alone.promote and alone.candidate == "challenger" and not alone.promotes_baseline
+    below = evaluate_gate(stumps, stumps, baseline_metrics, splits.holdout, margin=0.0,
+                          baseline_can_serve=False)  # fmt: skip
+    assert not below.promote and "which this run cannot serve" in below.reason
 
 
 @pytest.fixture(scope="module")
