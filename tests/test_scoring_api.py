@@ -21,6 +21,7 @@ import psycopg
 import pytest
 from ml_fixtures import synthetic_marts_database
 from psycopg.conninfo import conninfo_to_dict
+from helpers import TcpProxy, metric_delta, wait_for
 from timing import clear_of_minute_boundary
 
 from hk_core.apikeys import create_api_key
@@ -145,7 +146,7 @@ def test_the_warmed_worker_cache_answers_exactly_like_the_batch(book):
     nightly batch and the uncached path."""
     with BackgroundServer(create_app(_settings(book), migrate=False)) as base:
         headers = {"X-API-Key": book["key"]}
-        assert _wait_for(
+        assert wait_for(
             lambda: httpx.get(f"{base}/health/ready").json()["score_cache_entries"] == N_LEADS, 60
         )
         batch = _batch(book["url"])
@@ -171,7 +172,7 @@ def test_the_warmed_worker_cache_answers_exactly_like_the_batch(book):
 def test_cached_answers_count_against_the_rate_limit(book):
     settings = _settings(book, rate_limit_per_minute=3)
     with BackgroundServer(create_app(settings, migrate=False)) as base:
-        assert _wait_for(
+        assert wait_for(
             lambda: httpx.get(f"{base}/health/ready").json()["score_cache_entries"] == N_LEADS, 60
         )
         clear_of_minute_boundary()
@@ -269,22 +270,10 @@ def test_concurrent_uncached_requests_each_get_their_own_leads_batch_score(book)
         for header in ("content-type", "x-model-version"):
             assert fast.headers.get(header) == route.headers.get(header)
     # Requests were read and scored together: fewer batches than leads.
-    batches = _metric(metrics, before, "hk_score_batch_leads_count")
-    assert 0 < batches < _metric(metrics, before, "hk_score_batch_leads_sum")
+    batches = metric_delta(metrics, before, "hk_score_batch_leads_count")
+    assert 0 < batches < metric_delta(metrics, before, "hk_score_batch_leads_sum")
     served = f'hk_scores_served_total{{model_version="{book["version"]}",route="lead"}}'
-    assert _metric(metrics, before, served) == len(lead_ids) + 2  # lead 7: fast path and route
-
-
-def _metric(text: str, before: str, name: str) -> float:
-    """How much a counter of /metrics moved between two readings."""
-
-    def value(metrics: str) -> float:
-        for line in metrics.splitlines():
-            if line.startswith(name + " "):
-                return float(line.split()[-1])
-        return 0.0
-
-    return value(text) - value(before)
+    assert metric_delta(metrics, before, served) == len(lead_ids) + 2  # lead 7: fast path and route
 
 
 def test_what_if_payload_is_scored_and_checked_against_the_signature(api, book):
@@ -325,6 +314,14 @@ def test_batch_limits_and_authentication(api, book):
     assert "at most 500" in response.text
     assert api.post("/v1/scores:batch", json={"lead_ids": []}).status_code == 422
     assert httpx.get(f"{api.base_url}/v1/leads/1/score").status_code == 401
+    # A real prefix with a wrong secret, after the real key was used (its prefix is cached):
+    # refused on the fast path (a lead's score) and through the routes.
+    assert api.get("/v1/leads/1/score").status_code == 200
+    forged = {"X-API-Key": f"hk_{book['key'][3:11]}_{'A' * 43}"}
+    for method, path in (("GET", "/v1/leads/1/score"), ("POST", "/v1/scores:batch")):
+        refused = httpx.request(method, f"{api.base_url}{path}", json={"lead_ids": [1]},
+                                headers=forged)  # fmt: skip
+        assert refused.status_code == 401, (path, refused.text)
     assert httpx.post(f"{api.base_url}/v1/score", json={"features": {}}).status_code == 401
 
 
@@ -377,7 +374,7 @@ def test_caches_serve_repeats_and_are_invalidated_by_rebuilds(book, layer):
             if layer == "redis":  # the next lookup already sees the new generation
                 assert httpx.get(url, headers=headers).json()["score"] != first["score"]
             else:  # within a few polls of ml.feature_generation
-                assert _wait_for(
+                assert wait_for(
                     lambda: httpx.get(url, headers=headers).json()["score"] != first["score"], 10
                 )
             metrics = httpx.get(f"{base}/metrics").text
@@ -437,82 +434,14 @@ def test_a_promotion_under_load_fails_no_request(book):
     assert seen.get(old, 0) > 0 and seen.get(new, 0) >= 50, seen
 
 
-class TcpProxy:
-    """A real network hop to Postgres that can be cut: MLflow's store behind it goes down."""
-
-    def __init__(self, target: dict[str, str]):
-        self.target = target
-        self.loop = asyncio.new_event_loop()
-        self.server: asyncio.AbstractServer | None = None
-        self.writers: set[asyncio.StreamWriter] = set()
-        threading.Thread(target=self.loop.run_forever, daemon=True).start()
-        self.port = 0
-
-    async def _open_target(self):
-        host, port = (
-            self.target.get("host") or "/var/run/postgresql",
-            self.target.get("port") or "5432",
-        )
-        if host.startswith("/"):
-            return await asyncio.open_unix_connection(f"{host}/.s.PGSQL.{port}")
-        return await asyncio.open_connection(host, int(port))
-
-    async def _handle(self, reader, writer) -> None:
-        try:
-            up_reader, up_writer = await self._open_target()
-        except OSError:
-            writer.close()
-            return
-        self.writers.update((writer, up_writer))
-
-        async def pipe(src, dst) -> None:
-            try:
-                while data := await src.read(65536):
-                    dst.write(data)
-                    await dst.drain()
-            except OSError:
-                pass
-            finally:
-                dst.close()
-
-        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
-
-    async def _start(self) -> None:
-        self.server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
-        self.port = self.server.sockets[0].getsockname()[1]
-
-    async def _stop(self) -> None:
-        assert self.server is not None
-        self.server.close()
-        for writer in list(self.writers):
-            writer.transport.abort()
-        self.writers.clear()
-
-    def start(self) -> TcpProxy:
-        asyncio.run_coroutine_threadsafe(self._start(), self.loop).result(10)
-        return self
-
-    def stop(self) -> None:
-        asyncio.run_coroutine_threadsafe(self._stop(), self.loop).result(10)
-
-
 def _proxied_uri(book, proxy: TcpProxy) -> str:
     params = conninfo_to_dict(book["uri"].replace("postgresql+psycopg2://", "postgresql://"))
     user = params.get("user", "postgres")
     return with_driver(f"postgresql://{user}@127.0.0.1:{proxy.port}/{params['dbname']}", "psycopg2")
 
 
-def _wait_for(predicate, seconds: float = 30) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
-
-
 def test_mlflow_down_keeps_scoring_and_readiness_says_degraded(book, tmp_path):
-    proxy = TcpProxy(conninfo_to_dict(book["url"])).start()
+    proxy = TcpProxy.to_postgres(conninfo_to_dict(book["url"])).start()
     settings = _settings(
         book, mlflow_tracking_uri=_proxied_uri(book, proxy), model_cache_dir=tmp_path / "models",
         model_load_timeout_seconds=10,
@@ -522,7 +451,7 @@ def test_mlflow_down_keeps_scoring_and_readiness_says_degraded(book, tmp_path):
         assert httpx.get(f"{base}/health/ready").json()["model"]["status"] == "ok"
         before = httpx.get(f"{base}/v1/leads/5/score", headers=headers).json()
         proxy.stop()  # MLflow's store is gone
-        assert _wait_for(lambda: httpx.get(f"{base}/health/ready").json()["status"] == "degraded")
+        assert wait_for(lambda: httpx.get(f"{base}/health/ready").json()["status"] == "degraded")
         ready = httpx.get(f"{base}/health/ready")
         assert ready.status_code == 200 and ready.json()["model"]["problem"]
         during = httpx.get(f"{base}/v1/leads/5/score", headers=headers)
@@ -538,7 +467,7 @@ def test_mlflow_down_keeps_scoring_and_readiness_says_degraded(book, tmp_path):
         assert again.status_code == 200 and again.json()["score"] == before["score"]
         # MLflow is back: the next poll clears the degraded state.
         proxy.start()  # on the same port
-        assert _wait_for(lambda: httpx.get(f"{base}/health/ready").json()["status"] == "ok")
+        assert wait_for(lambda: httpx.get(f"{base}/health/ready").json()["status"] == "ok")
 
 
 def test_without_any_model_the_scoring_routes_say_so(book, tmp_path):
@@ -597,10 +526,10 @@ def test_requests_and_database_calls_are_traced_when_otel_is_configured(book, tm
                                   stderr=subprocess.STDOUT)  # fmt: skip
     try:
         base = f"http://127.0.0.1:{port}"
-        assert _wait_for(lambda: _answers(f"{base}/health/ready"), 120), out.read_text()[-3000:]
+        assert wait_for(lambda: _answers(f"{base}/health/ready"), 120), out.read_text()[-3000:]
         response = httpx.get(f"{base}/v1/leads/2/score", headers={"X-API-Key": book["key"]})
         assert response.status_code == 200
-        assert _wait_for(lambda: "/v1/leads/{lead_id}/score" in out.read_text(), 30)
+        assert wait_for(lambda: "/v1/leads/{lead_id}/score" in out.read_text(), 30)
     finally:
         server.terminate()
         server.wait(timeout=30)
