@@ -126,3 +126,12 @@ def metric_delta(after: str, before: str, name: str) -> float:
     """How much a series moved between two readings of /metrics: the counters are per
     process and every test shares them, so only a difference says what this test did."""
     return metric_value(after, name) - metric_value(before, name)
+
+
+def proxied_postgres_url(url: str, proxy: TcpProxy) -> str:
+    """``url``'s database, reached through ``proxy``."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    params = conninfo_to_dict(url)
+    user = params.get("user", "postgres")
+    return f"postgresql://{user}@127.0.0.1:{proxy.port}/{params['dbname']}"

@@ -25,9 +25,9 @@ def models():
     challenger = train_xgboost(train, valid, {"nthread": 1, "max_depth": 3})
     y = labels(holdout)
     baseline_metrics = evaluate(y, baseline.predict_proba(holdout))
-    lead = evaluate(y, challenger.predict_proba(holdout))[GATE_METRIC] - baseline_metrics[
-        GATE_METRIC
-    ]
+    lead = (
+        evaluate(y, challenger.predict_proba(holdout))[GATE_METRIC] - baseline_metrics[GATE_METRIC]
+    )
     assert lead > 0.01, "the book should make XGBoost clearly better than the baseline"
     return challenger, baseline, baseline_metrics, holdout, lead
 
