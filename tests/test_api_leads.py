@@ -8,7 +8,7 @@ import threading
 import httpx
 import orjson
 import pytest
-from helpers import wait_for
+from helpers import metric_delta, wait_for
 
 from hk_core.settings import get_settings
 from serving.app import create_app
@@ -217,9 +217,11 @@ def test_health_and_metrics(api_base, client):
     assert httpx.get(f"{api_base}/health/live").json()["status"] == "ok"
     ready = httpx.get(f"{api_base}/health/ready")
     assert ready.status_code == 200 and ready.json()["database"] == "ok"
-    client.post("/v1/leads", json=LEAD)
-    metrics = httpx.get(f"{api_base}/metrics").text
-    assert 'hk_http_request_duration_seconds_count{method="POST",route="/v1/leads"' in metrics
+    before = httpx.get(f"{api_base}/metrics").text
+    assert client.post("/v1/leads", json=LEAD).status_code == 201
+    after = httpx.get(f"{api_base}/metrics").text
+    created = 'hk_http_request_duration_seconds_count{method="POST",route="/v1/leads",status="201"}'
+    assert metric_delta(after, before, created) == 1
 
 
 def test_unrecognised_category_is_stored_with_a_warning(client):

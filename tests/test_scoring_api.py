@@ -15,11 +15,12 @@ import sys
 import threading
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import psycopg
 import pytest
-from helpers import TcpProxy, metric_delta, wait_for
+from helpers import TcpProxy, metric_delta, proxied_postgres_url, wait_for
 from ml_fixtures import synthetic_marts_database
 from psycopg.conninfo import conninfo_to_dict
 
@@ -149,6 +150,7 @@ def test_the_warmed_worker_cache_answers_exactly_like_the_batch(book):
             lambda: httpx.get(f"{base}/health/ready").json()["score_cache_entries"] == N_LEADS, 60
         )
         batch = _batch(book["url"])
+        before = httpx.get(f"{base}/metrics").text
         for lead_id in range(1, N_LEADS + 1, 7):
             body = httpx.get(f"{base}/v1/leads/{lead_id}/score", headers=headers).json()
             assert abs(body["score"] - batch[lead_id][0]) <= 1e-6
@@ -165,7 +167,8 @@ def test_the_warmed_worker_cache_answers_exactly_like_the_batch(book):
         bad = httpx.get(f"{base}/v1/leads/8/score", headers={"X-API-Key": "hk_nope_nope"})
         assert bad.status_code == 401
         metrics = httpx.get(f"{base}/metrics").text
-        assert 'route="/v1/leads/{lead_id}/score",status="200"' in metrics
+    answered = 'hk_http_request_duration_seconds_count{method="GET",route="/v1/leads/{lead_id}/score",status="200"}'
+    assert metric_delta(metrics, before, answered) == len(range(1, N_LEADS + 1, 7)) + len(uncached)
 
 
 def test_cached_answers_count_against_the_rate_limit(book):
@@ -324,21 +327,28 @@ def test_batch_limits_and_authentication(api, book):
     assert httpx.post(f"{api.base_url}/v1/score", json={"features": {}}).status_code == 401
 
 
-def test_ready_and_metrics_describe_the_model(api, book):
-    ready = api.get("/health/ready").json()
+def test_ready_and_metrics_describe_the_model(book):
+    from prometheus_client import generate_latest
+
+    before = generate_latest().decode()  # this process's registry: the API runs in it
+    with BackgroundServer(create_app(_settings(book), migrate=False)) as base:
+        ready = httpx.get(f"{base}/health/ready").json()
+        assert httpx.get(f"{base}/v1/leads/3/score", headers={"X-API-Key": book["key"]}).is_success
+        metrics = httpx.get(f"{base}/metrics").text
     assert ready["status"] == "ok"
     assert ready["model"]["status"] == "ok"
     assert ready["model"]["version"] == book["version"]
     assert ready["model"]["source"] == "registry"
-    api.get("/v1/leads/3/score")
-    metrics = api.get("/metrics").text
-    assert f'hk_scores_served_total{{model_version="{book["version"]}",route="lead"}}' in metrics
-    assert 'hk_model_load_events_total{outcome="loaded",source="registry"}' in metrics
+    served = f'hk_scores_served_total{{model_version="{book["version"]}",route="lead"}}'
+    assert metric_delta(metrics, before, served) == 1
+    loaded = 'hk_model_load_events_total{outcome="loaded",source="registry"}'
+    assert metric_delta(metrics, before, loaded) == 1
     assert (
         f'hk_model_info{{model_name="{MODEL_NAME}",model_version="{book["version"]}"}} 1.0'
         in metrics
     )
-    assert 'route="/v1/leads/{lead_id}/score"' in metrics  # latency histogram per route
+    latency = 'hk_http_request_duration_seconds_count{method="GET",route="/v1/leads/{lead_id}/score",status="200"}'
+    assert metric_delta(metrics, before, latency) == 1  # the latency histogram, per route
 
 
 _FLIP = (
@@ -364,6 +374,7 @@ def test_caches_serve_repeats_and_are_invalidated_by_rebuilds(book, layer):
         headers = {"X-API-Key": book["key"]}
         url = f"{base}/v1/leads/{lead_id}/score"
         first = httpx.get(url, headers=headers).json()
+        before = httpx.get(f"{base}/metrics").text
         assert client.exists(f"hk:lead_features:{lead_id}") == (layer == "redis")
         with psycopg.connect(book["url"], autocommit=True) as conn:
             conn.execute(_FLIP, (lead_id,))
@@ -378,7 +389,8 @@ def test_caches_serve_repeats_and_are_invalidated_by_rebuilds(book, layer):
                 )
             metrics = httpx.get(f"{base}/metrics").text
             counter = "hk_feature_cache" if layer == "redis" else "hk_score_cache"
-            assert f'{counter}_requests_total{{result="hit"}}' in metrics
+            hits = metric_delta(metrics, before, f'{counter}_requests_total{{result="hit"}}')
+            assert hits >= 1
         finally:
             with psycopg.connect(book["url"], autocommit=True) as conn:
                 conn.execute(_FLIP, (lead_id,))
@@ -467,6 +479,70 @@ def test_mlflow_down_keeps_scoring_and_readiness_says_degraded(book, tmp_path):
         # MLflow is back: the next poll clears the degraded state.
         proxy.start()  # on the same port
         assert wait_for(lambda: httpx.get(f"{base}/health/ready").json()["status"] == "ok")
+
+
+def test_postgres_down_scores_are_503_never_500_and_recover(book):
+    """The feature store (Postgres) unreachable under a running API with a model loaded: the
+    fast path, the route and the batch say 503 and why; the pool reconnects by itself."""
+    proxy = TcpProxy.to_postgres(conninfo_to_dict(book["url"])).start()
+    settings = _settings(
+        book, database_url=proxied_postgres_url(book["url"], proxy), mlflow_tracking_uri=book["uri"],
+        score_cache_size=0, db_pool_timeout_seconds=1.0,
+    )  # fmt: skip
+    headers = {"X-API-Key": book["key"]}
+    try:
+        with BackgroundServer(create_app(settings, migrate=False)) as base:
+            before = httpx.get(f"{base}/v1/leads/5/score", headers=headers)
+            assert before.status_code == 200  # and the key is in the key cache
+            proxy.stop()
+            answers = [
+                httpx.get(f"{base}/v1/leads/6/score", headers=headers, timeout=30),  # fast path
+                httpx.get(f"{base}/v1/leads/6/score", headers=headers, timeout=30),  # no connection
+                httpx.get(f"{base}/v1/leads/06/score", headers=headers, timeout=30),  # the route
+                httpx.post(f"{base}/v1/scores:batch", json={"lead_ids": [6, 7]}, headers=headers,
+                           timeout=30),
+            ]  # fmt: skip
+            for answer in answers:
+                assert answer.status_code == 503, (answer.url, answer.text)
+                assert "database is unavailable" in answer.json()["detail"]
+                assert int(answer.headers["retry-after"]) > 0
+            assert httpx.get(f"{base}/health/ready", timeout=30).status_code == 503
+            proxy.start()
+            assert wait_for(lambda: httpx.get(f"{base}/health/ready").status_code == 200, 60)
+            after = httpx.get(f"{base}/v1/leads/5/score", headers=headers)
+            assert after.status_code == 200 and after.json() == before.json()
+    finally:
+        proxy.close()
+
+
+def test_redis_down_scores_come_from_postgres(book):
+    """Redis configured (feature cache, rate limit) and then gone: every score still answers,
+    the same as before, and the feature cache counts the errors it fell back on."""
+    import redis
+
+    redis.Redis.from_url(REDIS_URL).flushdb()
+    parts = urlsplit(REDIS_URL)
+    proxy = TcpProxy(parts.hostname or "127.0.0.1", parts.port or 6379).start()
+    settings = _settings(
+        book, redis_url=f"redis://127.0.0.1:{proxy.port}{parts.path}", score_cache_size=0
+    )
+    headers = {"X-API-Key": book["key"]}
+    try:
+        with BackgroundServer(create_app(settings, migrate=False)) as base:
+            cached = httpx.get(f"{base}/v1/leads/21/score", headers=headers)
+            assert cached.status_code == 200
+            before = httpx.get(f"{base}/metrics").text
+            proxy.stop()
+            during = httpx.get(f"{base}/v1/leads/21/score", headers=headers)
+            assert during.status_code == 200 and during.json() == cached.json()
+            batch = httpx.post(f"{base}/v1/scores:batch", json={"lead_ids": [21, 22]},
+                               headers=headers)  # fmt: skip
+            assert batch.status_code == 200 and len(batch.json()["scores"]) == 2
+            metrics = httpx.get(f"{base}/metrics").text
+    finally:
+        proxy.close()
+    errors = 'hk_feature_cache_requests_total{result="error"}'
+    assert metric_delta(metrics, before, errors) == 3  # one lead, then two
 
 
 def test_without_any_model_the_scoring_routes_say_so(book, tmp_path):
