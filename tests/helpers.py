@@ -83,6 +83,10 @@ class TcpProxy:
             writer.transport.abort()
         self.writers.clear()
 
+    def cut_after_next(self, n_bytes: int) -> None:
+        """Die once ``n_bytes`` more have gone from client to server."""
+        self.cut_after = self._forwarded + n_bytes
+
     def start(self) -> TcpProxy:
         asyncio.run_coroutine_threadsafe(self._start(), self.loop).result(10)
         return self
@@ -135,3 +139,49 @@ def proxied_postgres_url(url: str, proxy: TcpProxy) -> str:
     params = conninfo_to_dict(url)
     user = params.get("user", "postgres")
     return f"postgresql://{user}@127.0.0.1:{proxy.port}/{params['dbname']}"
+
+
+def without_permission_override(action: Callable[[], object]) -> object:
+    """Run ``action`` in a thread that file permissions apply to, even when tests run as root.
+
+    Root writes into a read-only folder through CAP_DAC_OVERRIDE; capabilities are per
+    thread on Linux, so a thread that drops it from its effective set sees the folder as an
+    ordinary writer process would, and the rest of the test process keeps it.
+    """
+    import ctypes
+    import os
+
+    outcome: dict[str, object] = {}
+
+    def run() -> None:
+        try:
+            if os.geteuid() == 0:
+                _drop_effective_capabilities(ctypes, (1, 2))  # DAC_OVERRIDE, DAC_READ_SEARCH
+            outcome["result"] = action()
+        except BaseException as error:  # noqa: BLE001 -- handed back to the caller
+            outcome["error"] = error
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    if "error" in outcome:
+        raise outcome["error"]  # type: ignore[misc]
+    return outcome.get("result")
+
+
+def _drop_effective_capabilities(ctypes, capabilities: tuple[int, ...]) -> None:
+    class Header(ctypes.Structure):
+        _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+    class Data(ctypes.Structure):
+        _fields_ = [(name, ctypes.c_uint32) for name in ("effective", "permitted", "inheritable")]
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    header = Header(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3; pid 0: this thread
+    data = (Data * 2)()
+    if libc.capget(ctypes.byref(header), data) != 0:
+        raise OSError(ctypes.get_errno(), "capget failed")
+    for capability in capabilities:
+        data[capability // 32].effective &= ~(1 << (capability % 32))
+    if libc.capset(ctypes.byref(header), data) != 0:
+        raise OSError(ctypes.get_errno(), "capset failed")
