@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 
 class TcpProxy:
@@ -185,3 +188,20 @@ def _drop_effective_capabilities(ctypes, capabilities: tuple[int, ...]) -> None:
         data[capability // 32].effective &= ~(1 << (capability % 32))
     if libc.capset(ctypes.byref(header), data) != 0:
         raise OSError(ctypes.get_errno(), "capset failed")
+
+
+def served_port(log: Path, process: subprocess.Popen, seconds: float = 120) -> int:
+    """The port ``hk serve --port 0`` listens on, from uvicorn's start-up line in ``log``:
+    the server binds a free port itself, so no other process can take it first."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        found = _UVICORN_RUNNING.search(log.read_text(errors="replace"))
+        if found:
+            return int(found.group(1))
+        if process.poll() is not None:
+            break
+        time.sleep(0.1)
+    raise AssertionError(f"hk serve did not start:\n{log.read_text(errors='replace')[-3000:]}")
+
+
+_UVICORN_RUNNING = re.compile(r"Uvicorn running on http://[^\s:]+:(\d+)")

@@ -20,7 +20,14 @@ from urllib.parse import urlsplit
 import httpx
 import psycopg
 import pytest
-from helpers import TcpProxy, metric_delta, proxied_postgres_url, wait_for
+from helpers import (
+    TcpProxy,
+    metric_delta,
+    proxied_postgres_url,
+    refused_port,
+    served_port,
+    wait_for,
+)
 from ml_fixtures import synthetic_marts_database
 from psycopg.conninfo import conninfo_to_dict
 
@@ -546,16 +553,17 @@ def test_redis_down_scores_come_from_postgres(book):
 
 
 def test_without_any_model_the_scoring_routes_say_so(book, tmp_path):
-    settings = _settings(
-        book, mlflow_tracking_uri="postgresql+psycopg2://postgres@127.0.0.1:1/nothing",
-        model_cache_dir=tmp_path / "empty", model_load_timeout_seconds=10,
-    )  # fmt: skip
-    with BackgroundServer(create_app(settings, migrate=False)) as base:
-        ready = httpx.get(f"{base}/health/ready").json()
-        assert ready["status"] == "degraded" and ready["model"]["version"] is None
-        response = httpx.get(f"{base}/v1/leads/5/score", headers={"X-API-Key": book["key"]})
-        assert response.status_code == 503
-        assert "no model to score with" in response.json()["detail"]
+    with refused_port() as port:
+        settings = _settings(
+            book, mlflow_tracking_uri=f"postgresql+psycopg2://postgres@127.0.0.1:{port}/nothing",
+            model_cache_dir=tmp_path / "empty", model_load_timeout_seconds=10,
+        )  # fmt: skip
+        with BackgroundServer(create_app(settings, migrate=False)) as base:
+            ready = httpx.get(f"{base}/health/ready").json()
+            assert ready["status"] == "degraded" and ready["model"]["version"] is None
+            response = httpx.get(f"{base}/v1/leads/5/score", headers={"X-API-Key": book["key"]})
+            assert response.status_code == 503
+            assert "no model to score with" in response.json()["detail"]
 
 
 def test_tracing_is_on_only_when_configured():
@@ -588,19 +596,16 @@ def test_schemathesis_finds_no_server_error_in_the_scoring_routes(api, book, tmp
 
 def test_requests_and_database_calls_are_traced_when_otel_is_configured(book, tmp_path):
     """`hk serve` with the standard OTEL variables (console exporter): spans come out."""
-    from serving.background import free_port
-
-    port = free_port()
     env = dict(os.environ, HK_DATABASE_URL=book["url"], HK_HOME=str(book["home"]),
                HK_LOG_LEVEL="WARNING", OTEL_TRACES_EXPORTER="console",
                OTEL_BSP_SCHEDULE_DELAY="50", OTEL_SERVICE_NAME="hk-api-test")  # fmt: skip
     hk = str(Path(sys.executable).with_name("hk"))
     out = tmp_path / "serve.out"
     with out.open("w") as sink:
-        server = subprocess.Popen([hk, "serve", "--port", str(port)], env=env, stdout=sink,
+        server = subprocess.Popen([hk, "serve", "--port", "0"], env=env, stdout=sink,
                                   stderr=subprocess.STDOUT)  # fmt: skip
     try:
-        base = f"http://127.0.0.1:{port}"
+        base = f"http://127.0.0.1:{served_port(out, server)}"
         assert wait_for(lambda: _answers(f"{base}/health/ready"), 120), out.read_text()[-3000:]
         response = httpx.get(f"{base}/v1/leads/2/score", headers={"X-API-Key": book["key"]})
         assert response.status_code == 200
