@@ -31,6 +31,8 @@ class Mutation:
     original: str
     broken: str
     tests: tuple[str, ...]
+    # The same mistake in another version of the code, tried when ``original`` is absent.
+    or_else: tuple[tuple[str, str], ...] = ()
 
 
 MUTATIONS = {
@@ -60,6 +62,8 @@ MUTATIONS = {
         "if challenger_score < champion_score + margin:",
         "if challenger_score <= champion_score:",
         ("tests/test_gate.py",),
+        # After issue 13 the gate compares the better of challenger and baseline.
+        or_else=(("if score < champion_score + margin:", "if score <= champion_score:"),),
     ),
     "pii_keys_not_redacted": Mutation(
         "hk_core/logging.py",
@@ -126,9 +130,11 @@ def run(name: str, mutation: Mutation, copy: Path) -> list[str]:
     """The tests that failed with ``mutation`` applied in ``copy`` (restored afterwards)."""
     target = copy / mutation.path
     source = target.read_text()
-    if source.count(mutation.original) != 1:
+    pairs = ((mutation.original, mutation.broken), *mutation.or_else)
+    found = [(original, broken) for original, broken in pairs if source.count(original) == 1]
+    if not found:
         raise SystemExit(f"{name}: the text to break is not in {mutation.path} exactly once")
-    target.write_text(source.replace(mutation.original, mutation.broken))
+    target.write_text(source.replace(*found[0]))
     try:
         result = subprocess.run(
             [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "addopts=",
@@ -137,7 +143,11 @@ def run(name: str, mutation: Mutation, copy: Path) -> list[str]:
         )  # fmt: skip
     finally:
         target.write_text(source)
-    return [line.split()[1] for line in result.stdout.splitlines() if line.startswith("FAILED")]
+    return [
+        line.split()[1]
+        for line in result.stdout.splitlines()
+        if line.startswith(("FAILED", "ERROR"))
+    ]
 
 
 def main(names: list[str]) -> int:
