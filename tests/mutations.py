@@ -12,6 +12,7 @@ the same servers as the suite (HK_DATABASE_URL, HK_TEST_REDIS_URL).
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -20,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).parents[1]
+# pytest's short summary ("-ra"): a failed test, or a test or file that errored.
+SUMMARY_LINE = re.compile(r"^(?:FAILED|ERROR) (tests/\S+)", re.MULTILINE)
 COPY_IGNORE = shutil.ignore_patterns(
     ".venv", ".git", ".hk", "*_cache", ".benchmarks", "__pycache__", "target", "logs"
 )
@@ -137,17 +140,13 @@ def run(name: str, mutation: Mutation, copy: Path) -> list[str]:
     target.write_text(source.replace(*found[0]))
     try:
         result = subprocess.run(
-            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "addopts=",
+            [sys.executable, "-m", "pytest", "-q", "-rfE", "-p", "no:cacheprovider", "-o", "addopts=",
              *mutation.tests],
             cwd=copy, capture_output=True, text=True,
         )  # fmt: skip
     finally:
         target.write_text(source)
-    return [
-        line.split()[1]
-        for line in result.stdout.splitlines()
-        if line.startswith(("FAILED", "ERROR"))
-    ]
+    return SUMMARY_LINE.findall(result.stdout)
 
 
 def main(names: list[str]) -> int:

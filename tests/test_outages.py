@@ -8,6 +8,7 @@ tests/test_scoring_api.py (it needs a trained model).
 from __future__ import annotations
 
 import os
+import threading
 from urllib.parse import urlsplit
 
 import httpx
@@ -115,3 +116,50 @@ def test_redis_down_intake_goes_on_and_the_limit_is_kept_per_process(db):
     finally:
         proxy.close()
     assert db.execute("select count(*) from app.leads").fetchone()[0] == 4
+
+
+def test_postgres_lost_under_load_answers_201_or_503_never_500(db, database_url, postgres_proxy):
+    """Leads keep arriving while Postgres goes away and comes back (what a restart does to
+    the pool's connections): every answer is a 201 or a 503, and every 201 is stored."""
+    settings = get_settings().model_copy(
+        update={
+            "database_url": proxied_postgres_url(database_url, postgres_proxy),
+            "db_pool_timeout_seconds": 1.0,
+            "db_pool_max_size": 4,
+        }
+    )
+    _, token = create_api_key(db, "under load")
+    answers: list[tuple[int, int | None]] = []
+    stop = threading.Event()
+
+    def sender(worker: int, base: str) -> None:
+        with httpx.Client(base_url=base, headers={"X-API-Key": token}, timeout=30) as client:
+            n = 0
+            while not stop.is_set():
+                n += 1
+                response = client.post("/v1/leads", json=_lead(worker * 1_000_000 + n))
+                lead_id = response.json().get("lead_id") if response.status_code == 201 else None
+                answers.append((response.status_code, lead_id))
+
+    with BackgroundServer(create_app(settings, migrate=False)) as base:
+        senders = [threading.Thread(target=sender, args=(w, base)) for w in range(4)]
+        for thread in senders:
+            thread.start()
+        try:
+            assert wait_for(lambda: len(answers) >= 20, 30)
+            postgres_proxy.stop()
+            assert wait_for(lambda: any(status == 503 for status, _ in answers), 30)
+            postgres_proxy.start()
+            served_before = len(answers)
+            assert wait_for(
+                lambda: sum(status == 201 for status, _ in answers[served_before:]) >= 20, 60
+            )
+        finally:
+            stop.set()
+            for thread in senders:
+                thread.join(timeout=60)
+    statuses = {status for status, _ in answers}
+    assert statuses == {201, 503}, statuses
+    created = {lead_id for status, lead_id in answers if status == 201}
+    stored = {row[0] for row in db.execute("select lead_id from app.leads")}
+    assert created <= stored
