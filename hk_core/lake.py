@@ -40,6 +40,11 @@ PARTITION_COLUMN = "dt"
 COMPRESSION = "zstd"
 
 
+class LakeWriteError(OSError):
+    """A day could not be written (a read-only folder, a full disk, S3 gone mid-upload). The
+    day's previous file, if any, is untouched; the message names the day and the cause."""
+
+
 @dataclass(frozen=True)
 class PartitionWrite:
     path: str
@@ -167,10 +172,16 @@ class Lake:
             )
         folder = self._partition_path(zone, dataset, day)
         final = f"{folder}/{PART_NAME}"
-        if self.is_local:
-            size = self._write_local(folder, final, table)
-        else:
-            size = self._write_object(final, table)
+        try:
+            if self.is_local:
+                size = self._write_local(folder, final, table)
+            else:
+                size = self._write_object(final, table)
+        except OSError as error:
+            raise LakeWriteError(
+                f"could not write {zone}/{dataset} dt={day.isoformat()} to {self._url(folder)}: "
+                f"{type(error).__name__}: {error}; any earlier file of that day is unchanged"
+            ) from error
         self._remove_strays(folder, keep=final)
         return PartitionWrite(path=self._url(final), rows=table.num_rows, bytes=size)
 
@@ -202,7 +213,12 @@ class Lake:
         buffer = pa.BufferOutputStream()
         pq.write_table(table, buffer, compression=COMPRESSION)
         data = buffer.getvalue().to_pybytes()
-        self.filesystem.pipe_file(final, data)
+        try:
+            self.filesystem.pipe_file(final, data)
+        except OSError:
+            raise
+        except Exception as error:  # botocore's errors are not OSErrors
+            raise OSError(f"S3 PUT failed: {type(error).__name__}: {error}") from error
         return len(data)
 
     def _remove_strays(self, folder: str, *, keep: str) -> None:

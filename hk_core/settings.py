@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     rate_limit_per_minute: int = Field(default=60_000, ge=1)
     api_key_cache_seconds: float = Field(default=30.0, ge=0)
     db_pool_max_size: int = Field(default=10, ge=1)
+    db_pool_timeout_seconds: float = Field(
+        default=5.0, gt=0, description="Wait for a database connection before answering 503."
+    )
 
     # Email normalisation: deliverability (DNS) checks are off by default: no network here.
     email_check_deliverability: bool = False

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import psycopg
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from psycopg_pool import AsyncConnectionPool
@@ -16,13 +18,13 @@ from hk_core.logging import configure_logging, get_logger
 from hk_core.migrate import upgrade
 from hk_core.pii import PiiHasher
 from hk_core.settings import Settings, get_settings
-from serving.errors import validation_error_handler
+from serving.errors import database_error_handler, validation_error_handler
 from serving.fastpath import ScoreFastPath
 from serving.features import FeatureStore
 from serving.lead_scorer import LeadScorer
 from serving.middleware import BodyLimitMiddleware, MetricsMiddleware
 from serving.model import ModelHolder
-from serving.ratelimit import make_rate_limiter
+from serving.ratelimit import Clock, make_rate_limiter
 from serving.routers import health, leads, scores
 from serving.score_cache import ScoreCache, keep_warm
 from serving.state import AppState
@@ -31,7 +33,10 @@ from serving.telemetry import fastapi_telemetry, instrument, tracing_configured
 log = get_logger(__name__)
 
 
-def create_app(settings: Settings | None = None, *, migrate: bool = True) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, *, migrate: bool = True, rate_limit_clock: Clock = time.time
+) -> FastAPI:
+    """The API; ``rate_limit_clock`` is the rate limiter's wall clock (tests freeze it)."""
     settings = settings or get_settings()
 
     @asynccontextmanager
@@ -42,10 +47,12 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
             upgrade(url)
         pool = AsyncConnectionPool(
             url, min_size=1, max_size=settings.db_pool_max_size, open=False,
-            kwargs={"autocommit": True},
+            timeout=settings.db_pool_timeout_seconds, kwargs={"autocommit": True},
         )  # fmt: skip
         await pool.open()
-        limiter = make_rate_limiter(settings.redis_url, settings.rate_limit_per_minute)
+        limiter = make_rate_limiter(
+            settings.redis_url, settings.rate_limit_per_minute, clock=rate_limit_clock
+        )
         hasher = PiiHasher(
             settings.pii_key.get_secret_value(),
             default_region=settings.default_phone_region,
@@ -93,6 +100,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         lifespan=lifespan,
     )
     app.add_exception_handler(RequestValidationError, validation_error_handler)  # type: ignore[arg-type]
+    app.add_exception_handler(psycopg.OperationalError, database_error_handler)  # type: ignore[arg-type]
     app.include_router(health.router)
     app.include_router(leads.router)
     app.include_router(scores.router)

@@ -9,32 +9,37 @@ import time
 from fastapi import FastAPI
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 class BackgroundServer:
-    """``with BackgroundServer(app) as base_url: …`` serves ``app`` with uvicorn until exit."""
+    """``with BackgroundServer(app) as base_url: …`` serves ``app`` with uvicorn until exit.
 
-    def __init__(self, app: FastAPI | None = None, *, port: int | None = None):
+    The listening socket is bound here (port 0 by default: the system picks a free one) and
+    handed to uvicorn, so the port is known before the server starts and nothing else can
+    take it in between, as it could after probing for a free port and binding it later.
+    """
+
+    def __init__(self, app: FastAPI | None = None, *, port: int = 0):
         import uvicorn
 
         from serving.app import create_app
 
-        self.port = port or free_port()
+        self.socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.socket.bind(("127.0.0.1", port))
+        self.port: int = self.socket.getsockname()[1]
         config = uvicorn.Config(
             app or create_app(), host="127.0.0.1", port=self.port, log_level="warning"
         )
         self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.run, kwargs={"sockets": [self.socket]}, daemon=True
+        )
 
     def __enter__(self) -> str:
         self.thread.start()
         deadline = time.monotonic() + 60
         while not self.server.started:
             if time.monotonic() > deadline or not self.thread.is_alive():
+                self.socket.close()
                 raise RuntimeError("the API did not start")
             time.sleep(0.02)
         return f"http://127.0.0.1:{self.port}"
@@ -42,3 +47,4 @@ class BackgroundServer:
     def __exit__(self, *exc: object) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=15)
+        self.socket.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import orjson
+import psycopg
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
@@ -38,10 +39,33 @@ async def validation_error_handler(request: Request, exc: RequestValidationError
     return Response(body, status_code=422, media_type="application/json")
 
 
+# Seconds a client is asked to wait when the database is unreachable: the pool reconnects
+# in the background, and a restarted Postgres takes a few seconds to accept connections.
+DATABASE_RETRY_AFTER = 5
+
+
+def database_unavailable_body(error: BaseException) -> bytes:
+    # The error's class, not its text: libpq messages can carry host names and addresses.
+    return orjson.dumps(
+        {"detail": f"the database is unavailable ({type(error).__name__}); retry later"}
+    )
+
+
+async def database_error_handler(request: Request, exc: psycopg.OperationalError) -> Response:
+    """A lost or unreachable database (and a pool that waited in vain) is a 503, not a 500."""
+    return Response(
+        database_unavailable_body(exc),
+        status_code=503,
+        media_type="application/json",
+        headers={"Retry-After": str(DATABASE_RETRY_AFTER)},
+    )
+
+
 ERROR_RESPONSES: dict[int | str, dict] = {
     400: {"model": ErrorBody, "description": "The body could not be read (not UTF-8 JSON)"},
     401: {"model": ErrorBody, "description": "Missing or invalid X-API-Key"},
     413: {"model": ErrorBody, "description": "Request body too large"},
     422: {"model": ValidationErrorBody, "description": "Invalid input; `loc` names the field"},
     429: {"model": ErrorBody, "description": "Rate limit exceeded; see Retry-After"},
+    503: {"model": ErrorBody, "description": "The database is unavailable; see Retry-After"},
 }

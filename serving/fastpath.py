@@ -8,7 +8,8 @@ read and scored (misses coalesced with their neighbours), or the 404/409 that sa
 with the same body, headers and metrics as the route. Everything else goes on to FastAPI
 untouched: another path or method, an id the route would refuse (422), no model (503), no
 key or a bad one (401), so those answers keep a single source. Nothing is counted or
-changed before the key is known to be valid.
+changed before the key is known to be valid. A database that cannot be reached while the
+key is checked or the lead read is the route's 503 (``serving.errors``), answered here.
 """
 
 from __future__ import annotations
@@ -17,8 +18,10 @@ import re
 from typing import Any
 
 import orjson
+import psycopg
 
 from serving.deps import authenticate, rate_limited_detail
+from serving.errors import DATABASE_RETRY_AFTER, database_unavailable_body
 
 _PATH = re.compile(r"^/v1/leads/([1-9][0-9]{0,18})/score$")
 _MAX_LEAD_ID = 2**63 - 1
@@ -54,7 +57,11 @@ class ScoreFastPath:
             if name == b"x-api-key":
                 token = value.decode("latin-1")
                 break
-        key_id = await authenticate(state, token)
+        try:
+            key_id = await authenticate(state, token)
+        except psycopg.OperationalError as error:
+            scope["route"] = _ROUTE
+            return await _unavailable(send, error)
         if key_id is None:
             return await self.app(scope, receive, send)  # FastAPI answers the 401
         scope["route"] = _ROUTE
@@ -63,11 +70,19 @@ class ScoreFastPath:
             body = orjson.dumps({"detail": rate_limited_detail(state)})
             extra = [(b"retry-after", str(retry_after).encode())]
             return await _send(send, 429, body, extra)
-        answer = await state.scorer.answer(served, lead_id)
+        try:
+            answer = await state.scorer.answer(served, lead_id)
+        except psycopg.OperationalError as error:
+            return await _unavailable(send, error)
         if answer.model is None:
             return await _send(send, answer.status, answer.body, [])
         self.on_answer(served.version)
         await _send(send, 200, answer.body, [(b"x-model-version", answer.model.encode())])
+
+
+async def _unavailable(send: Any, error: psycopg.OperationalError) -> None:
+    extra = [(b"retry-after", str(DATABASE_RETRY_AFTER).encode())]
+    await _send(send, 503, database_unavailable_body(error), extra)
 
 
 async def _send(send: Any, status: int, body: bytes, extra: list[tuple[bytes, bytes]]) -> None:

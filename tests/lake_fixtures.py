@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import socket
 import uuid
 from collections.abc import Iterator
 
@@ -24,12 +23,6 @@ AWS_ENV = {
 }
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
 def moto_s3() -> Iterator[str]:
     """moto's S3 server on a loopback port for the session; yields its endpoint URL."""
@@ -40,9 +33,10 @@ def moto_s3() -> Iterator[str]:
         env.delenv("AWS_PROFILE", raising=False)
         for key, value in AWS_ENV.items():
             env.setenv(key, value)
-        port = _free_port()
-        server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        # Port 0: the server binds a free port itself, and we read back which.
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         server.start()
+        _, port = server.get_host_and_port()
         try:
             yield f"http://127.0.0.1:{port}"
         finally:

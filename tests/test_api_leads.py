@@ -8,6 +8,11 @@ import threading
 import httpx
 import orjson
 import pytest
+from helpers import metric_delta, wait_for
+
+from hk_core.settings import get_settings
+from serving.app import create_app
+from serving.background import BackgroundServer
 
 LEAD = {
     "source": "web_form", "external_id": "WF-100", "received_at": "2025-05-01T12:00:00Z",
@@ -47,12 +52,55 @@ def test_revoked_key_is_refused(api_base, db):
     assert response.status_code == 401
 
 
+def test_a_real_prefix_with_a_wrong_secret_is_401(api_base, api_key, db):
+    prefix = api_key[len("hk_") :].split("_", 1)[0]
+    forged = f"hk_{prefix}_{'A' * 43}"
+    real = httpx.post(f"{api_base}/v1/leads", json=LEAD, headers={"X-API-Key": api_key})
+    assert real.status_code == 201  # the prefix is now known and its key cached
+    for method, path in (("POST", "/v1/leads"), ("GET", "/v1/leads/1")):
+        refused = httpx.request(method, f"{api_base}{path}", json=LEAD,
+                                headers={"X-API-Key": forged})  # fmt: skip
+        assert refused.status_code == 401, (path, refused.text)
+    assert db.execute("select count(*) from app.leads").fetchone()[0] == 1
+
+
+def test_a_revoked_key_is_refused_once_the_key_cache_expires(db):
+    from hk_core.apikeys import create_api_key, revoke_api_key
+
+    settings = get_settings().model_copy(update={"api_key_cache_seconds": 0.5})
+    key, token = create_api_key(db, "soon-revoked")
+    headers = {"X-API-Key": token}
+    with BackgroundServer(create_app(settings, migrate=False)) as base:
+        assert httpx.post(f"{base}/v1/leads", json=LEAD, headers=headers).status_code == 201
+        revoke_api_key(db, key.prefix)  # right after a request: the key is in the cache
+
+        def refused() -> bool:
+            return httpx.get(f"{base}/v1/leads/1", headers=headers).status_code == 401
+
+        assert wait_for(refused, seconds=15), "a revoked key kept working past the cache TTL"
+
+
 def test_same_source_and_external_id_is_stored_once(client, db):
     first = client.post("/v1/leads", json=LEAD)
     second = client.post("/v1/leads", json={**LEAD, "first_name": "Changed"})
     assert (first.status_code, second.status_code) == (201, 200)
     assert second.json() == {**first.json(), "created": False}
     assert db.execute("select count(*) from app.leads").fetchone()[0] == 1
+
+
+def test_same_external_id_from_two_sources_is_two_leads(client, db):
+    # Two vendors both number their leads from 1: their lead 1s are different sellers.
+    first = client.post("/v1/leads", json={**LEAD, "source": "vendor_a", "external_id": "1"})
+    other = client.post(
+        "/v1/leads",
+        json={**LEAD, "source": "vendor_b", "external_id": "1", "first_name": "Bo"},
+    )
+    assert (first.status_code, other.status_code) == (201, 201), other.text
+    assert other.json()["lead_id"] != first.json()["lead_id"]
+    again = client.post("/v1/leads", json={**LEAD, "source": "vendor_b", "external_id": "1"})
+    assert (again.status_code, again.json()["lead_id"]) == (200, other.json()["lead_id"])
+    stored = db.execute("select source, first_name from app.leads order by source").fetchall()
+    assert stored == [("vendor_a", "Ana"), ("vendor_b", "Bo")]
 
 
 def test_identical_lead_without_external_id_is_stored_once(client, db):
@@ -169,9 +217,11 @@ def test_health_and_metrics(api_base, client):
     assert httpx.get(f"{api_base}/health/live").json()["status"] == "ok"
     ready = httpx.get(f"{api_base}/health/ready")
     assert ready.status_code == 200 and ready.json()["database"] == "ok"
-    client.post("/v1/leads", json=LEAD)
-    metrics = httpx.get(f"{api_base}/metrics").text
-    assert 'hk_http_request_duration_seconds_count{method="POST",route="/v1/leads"' in metrics
+    before = httpx.get(f"{api_base}/metrics").text
+    assert client.post("/v1/leads", json=LEAD).status_code == 201
+    after = httpx.get(f"{api_base}/metrics").text
+    created = 'hk_http_request_duration_seconds_count{method="POST",route="/v1/leads",status="201"}'
+    assert metric_delta(after, before, created) == 1
 
 
 def test_unrecognised_category_is_stored_with_a_warning(client):

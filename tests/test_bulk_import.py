@@ -56,6 +56,25 @@ def test_bulk_reimport_is_idempotent(client, db):
     assert db.execute("select count(*) from app.leads").fetchone()[0] == 2
 
 
+def test_bulk_keeps_the_same_external_id_from_two_sources_apart(client, db):
+    """Two vendors' lead 1 are two sellers, in one file and against a lead the API took."""
+    api = client.post("/v1/leads", json={
+        "source": "vendor_a", "external_id": "1", "email": "ann@example.com",
+        "property_street": "1 Oak St", "property_zip": "78701",
+    })  # fmt: skip
+    assert api.status_code == 201, api.text
+    body = (
+        "external_id,source,email,property_street,property_zip\n"
+        "1,vendor_a,ann@example.com,1 Oak St,78701\n"
+        "1,vendor_b,bob@example.com,2 Elm St,78702\n"
+        "1,vendor_c,cy@example.com,3 Ash St,78703\n"
+    )
+    result = _post_csv(client, body.encode()).json()
+    assert (result["accepted"], result["stored"], result["duplicates"]) == (3, 2, 1), result
+    stored = db.execute("select source, external_id from app.leads order by source").fetchall()
+    assert stored == [("vendor_a", "1"), ("vendor_b", "1"), ("vendor_c", "1")]
+
+
 def test_bulk_ndjson(client, db):
     lines = [
         {"source": "vendor_x", "external_id": "V1", "email": "v1@example.com", "property_street": "1 A St", "property_zip": "10001"},

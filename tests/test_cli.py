@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
+from helpers import served_port
 
 HK = str(Path(sys.executable).with_name("hk"))
 
@@ -96,22 +97,12 @@ def test_embedded_postgres_is_shared_by_processes(tmp_path):
     """With no HK_DATABASE_URL the CLI and the API share one private server under HK_HOME."""
     env = {k: v for k, v in os.environ.items() if k != "HK_DATABASE_URL"}
     env["HK_HOME"] = str(tmp_path / "home")
-    port = str(_free_port())
-    server = subprocess.Popen(
-        [HK, "serve", "--port", port], env=env, stderr=subprocess.PIPE, text=True
-    )
+    log = tmp_path / "serve.log"
+    with log.open("w") as sink:
+        server = subprocess.Popen([HK, "serve", "--port", "0"], env=env, stderr=sink)
     try:
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                if httpx.get(f"{base}/health/ready").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert server.poll() is None, server.stderr.read() if server.stderr else ""
-            assert time.monotonic() < deadline, "embedded API did not become ready"
-            time.sleep(0.3)
+        base = f"http://127.0.0.1:{served_port(log, server)}"
+        assert httpx.get(f"{base}/health/ready").status_code == 200, log.read_text()[-3000:]
         created = subprocess.run([HK, "api-keys", "create", "embedded"], env=env,
                                  capture_output=True, text=True, timeout=120, check=True)  # fmt: skip
         token = created.stdout.strip().splitlines()[-1]
@@ -143,9 +134,3 @@ def _postgres_running_on(pgdata: Path) -> list[int]:
         if not pids or time.monotonic() > deadline:
             return pids
         time.sleep(0.3)
-
-
-def _free_port() -> int:
-    from serving.background import free_port
-
-    return free_port()

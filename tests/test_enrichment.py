@@ -14,6 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import phonenumbers
 import psycopg
 import pytest
+from helpers import refused_port
 from psycopg.rows import dict_row
 
 from hk_core.enrichment import (
@@ -450,12 +451,21 @@ def test_vendor_retries_5xx_then_succeeds(vendor):
 
 def test_vendor_honours_retry_after_on_429(vendor):
     base, script = vendor
-    script.steps = [("status", 429, "1")]
-    started = time.monotonic()
-    with _fast_vendor(base, batch_size=100) as provider:
+    script.steps = [("status", 429, "7")]
+    waits: list[float] = []
+    with _fast_vendor(base, batch_size=100, sleep=waits.append) as provider:
         found = provider.lookup(_VENDOR_ADDRESSES)
-    assert time.monotonic() - started >= 0.95  # waited what the vendor asked, not 0.05 s
+    assert waits == [7.0]  # what the vendor asked, not the 0.05 s backoff cap
     assert len(script.requests) == 2 and len(found) == 3
+
+
+def test_vendor_backs_off_with_jitter_within_the_cap(vendor):
+    base, script = vendor
+    script.steps = [("status", 503)] * 3
+    waits: list[float] = []
+    with _fast_vendor(base, batch_size=100, sleep=waits.append) as provider:
+        provider.lookup(_VENDOR_ADDRESSES)
+    assert len(waits) == 3 and all(0 <= w <= 0.05 for w in waits), waits
 
 
 def test_vendor_that_stalls_is_unavailable_after_the_retries(vendor):
@@ -485,9 +495,10 @@ def test_vendor_partial_answer_is_an_error_not_a_miss(vendor):
 
 
 def test_vendor_connection_refused_is_unavailable():
-    provider = _fast_vendor("http://127.0.0.1:9", max_retries=1)
-    with provider, pytest.raises(VendorUnavailable, match="ConnectError"):
-        provider.lookup(_VENDOR_ADDRESSES)
+    with refused_port() as port:
+        provider = _fast_vendor(f"http://127.0.0.1:{port}", max_retries=1)
+        with provider, pytest.raises(VendorUnavailable, match="ConnectError"):
+            provider.lookup(_VENDOR_ADDRESSES)
 
 
 def test_token_bucket_caps_the_rate():

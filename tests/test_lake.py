@@ -6,14 +6,17 @@ import os
 import time
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from urllib.parse import urlsplit
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from helpers import TcpProxy, without_permission_override
+from lake_fixtures import make_bucket
 from typer.testing import CliRunner
 
 from hk_cli.lake import lake_app
-from hk_core.lake import Lake
+from hk_core.lake import Lake, LakeWriteError
 from hk_core.lakesql import query
 from hk_core.settings import get_settings
 
@@ -156,6 +159,59 @@ def test_a_writer_dying_mid_file_leaves_the_old_day_intact(lake: Lake, monkeypat
     assert all_files(lake, JAN_2) == ["part-00000.parquet"]  # the temp file was cleaned up
     assert visible_files(lake, JAN_3) == []
     assert query(lake, "select lead_id from raw_leads order by 1").column(0).to_pylist() == [1, 2]
+
+
+def test_a_read_only_partition_folder_is_a_clear_error_and_the_day_stays(tmp_path):
+    lake = Lake(str(tmp_path / "lake"))
+    lake.write_partition("raw", "leads", JAN_2, leads(1, 2))
+    day_folder = lake.partition_dir("raw", "leads", JAN_2)
+    dataset_folder = os.path.dirname(day_folder)
+    for folder in (day_folder, dataset_folder):
+        os.chmod(folder, 0o555)
+    try:
+        for day, table in ((JAN_2, leads(7, 8, 9)), (JAN_3, leads(7))):  # rewrite, new day
+            with pytest.raises(LakeWriteError) as refused:
+                without_permission_override(
+                    lambda day=day, table=table: lake.write_partition("raw", "leads", day, table)
+                )
+            message = str(refused.value)
+            assert f"raw/leads dt={day.isoformat()}" in message and "PermissionError" in message
+    finally:
+        for folder in (day_folder, dataset_folder):
+            os.chmod(folder, 0o755)
+    assert lake.read_partition("raw", "leads", JAN_2).column("lead_id").to_pylist() == [1, 2]
+    assert all_files(lake, JAN_2) == ["part-00000.parquet"]
+    assert lake.partitions("raw", "leads") == [JAN_2]
+    assert query(lake, "select lead_id from raw_leads order by 1").column(0).to_pylist() == [1, 2]
+
+
+def test_s3_gone_in_the_middle_of_a_put_leaves_the_old_day_whole(moto_s3):
+    """The S3 endpoint vanishes part-way through the upload's body: a clear error, the day's
+    old object intact, nothing new visible; once S3 is back the write goes through."""
+    endpoint = urlsplit(moto_s3)
+    proxy = TcpProxy(endpoint.hostname or "127.0.0.1", endpoint.port or 80).start()
+    bucket = make_bucket(moto_s3)
+    try:
+        through_proxy = Lake(
+            f"s3://{bucket}/lake", s3_endpoint_url=f"http://127.0.0.1:{proxy.port}"
+        )
+        direct = Lake(f"s3://{bucket}/lake", s3_endpoint_url=moto_s3)
+        through_proxy.write_partition("raw", "leads", JAN_2, leads(1, 2))
+        big_day = leads(*range(10, 20_010))
+        proxy.cut_after_next(64 * 1024)  # well inside the new file's PUT
+        with pytest.raises(LakeWriteError, match="raw/leads dt=2025-01-02") as refused:
+            through_proxy.write_partition("raw", "leads", JAN_2, big_day)
+        assert "S3 PUT failed" in str(refused.value)
+        proxy.cut_after = None
+
+        assert direct.read_partition("raw", "leads", JAN_2).column("lead_id").to_pylist() == [1, 2]
+        assert all_files(direct, JAN_2) == ["part-00000.parquet"]
+        assert direct.partitions("raw", "leads") == [JAN_2]
+        proxy.start()
+        through_proxy.write_partition("raw", "leads", JAN_2, big_day)
+        assert direct.read_partition("raw", "leads", JAN_2).num_rows == 20_000
+    finally:
+        proxy.close()
 
 
 def test_a_crashed_writers_temp_file_is_invisible_and_swept_later(lake: Lake):

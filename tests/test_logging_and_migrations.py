@@ -29,6 +29,45 @@ def test_structlog_redacts_pii_keys_and_text(capsys):
     assert record["email"] == "[redacted]"
 
 
+# PII that no email/phone pattern catches: only its key says what it is.
+PII_BY_KEY = {
+    "first_name": "Zebulon",
+    "property_street": "42 Quillfeather Lane",
+    "notes": "seller's cousin Marguerite handles the sale",
+    "api_key": "hk_0badc0de_notarealsecretvalue",
+}
+
+
+def _logged_event(capsys, **fields) -> tuple[str, dict]:
+    configure_logging("INFO", json=True)
+    structlog.reset_defaults()
+    configure_logging("INFO", json=True)
+    get_logger("t").info("lead updated", lead_id=7, **fields)
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    return line, json.loads(line)
+
+
+def test_pii_named_keys_are_redacted(capsys):
+    line, record = _logged_event(capsys, **PII_BY_KEY, city="Austin")
+    for key, value in PII_BY_KEY.items():
+        assert value not in line, key
+        assert record[key] == "[redacted]"
+    assert record["lead_id"] == 7 and record["city"] == "Austin"
+
+
+def test_pii_named_keys_are_redacted_when_nested(capsys):
+    line, record = _logged_event(
+        capsys,
+        change={**PII_BY_KEY, "city": "Austin", "owner": {"first_name": "Ottoline"}},
+        history=[{"notes": "Tybalt will sign"}],
+    )
+    for key, value in [*PII_BY_KEY.items(), ("owner", "Ottoline"), ("history", "Tybalt")]:
+        assert value not in line, key
+    assert record["change"]["city"] == "Austin"
+    assert record["change"]["owner"]["first_name"] == "[redacted]"
+    assert record["history"][0]["notes"] == "[redacted]"
+
+
 def test_stdlib_log_records_are_redacted(capsys):
     configure_logging("INFO")
     logging.getLogger("some.library").warning(

@@ -15,13 +15,21 @@ import sys
 import threading
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import psycopg
 import pytest
+from helpers import (
+    TcpProxy,
+    metric_delta,
+    proxied_postgres_url,
+    refused_port,
+    served_port,
+    wait_for,
+)
 from ml_fixtures import synthetic_marts_database
 from psycopg.conninfo import conninfo_to_dict
-from timing import clear_of_minute_boundary
 
 from hk_core.apikeys import create_api_key
 from hk_core.db import with_driver
@@ -145,10 +153,11 @@ def test_the_warmed_worker_cache_answers_exactly_like_the_batch(book):
     nightly batch and the uncached path."""
     with BackgroundServer(create_app(_settings(book), migrate=False)) as base:
         headers = {"X-API-Key": book["key"]}
-        assert _wait_for(
+        assert wait_for(
             lambda: httpx.get(f"{base}/health/ready").json()["score_cache_entries"] == N_LEADS, 60
         )
         batch = _batch(book["url"])
+        before = httpx.get(f"{base}/metrics").text
         for lead_id in range(1, N_LEADS + 1, 7):
             body = httpx.get(f"{base}/v1/leads/{lead_id}/score", headers=headers).json()
             assert abs(body["score"] - batch[lead_id][0]) <= 1e-6
@@ -165,16 +174,17 @@ def test_the_warmed_worker_cache_answers_exactly_like_the_batch(book):
         bad = httpx.get(f"{base}/v1/leads/8/score", headers={"X-API-Key": "hk_nope_nope"})
         assert bad.status_code == 401
         metrics = httpx.get(f"{base}/metrics").text
-        assert 'route="/v1/leads/{lead_id}/score",status="200"' in metrics
+    answered = 'hk_http_request_duration_seconds_count{method="GET",route="/v1/leads/{lead_id}/score",status="200"}'
+    assert metric_delta(metrics, before, answered) == len(range(1, N_LEADS + 1, 7)) + len(uncached)
 
 
 def test_cached_answers_count_against_the_rate_limit(book):
     settings = _settings(book, rate_limit_per_minute=3)
-    with BackgroundServer(create_app(settings, migrate=False)) as base:
-        assert _wait_for(
+    in_one_window = create_app(settings, migrate=False, rate_limit_clock=lambda: 1_800_000_040.0)
+    with BackgroundServer(in_one_window) as base:
+        assert wait_for(
             lambda: httpx.get(f"{base}/health/ready").json()["score_cache_entries"] == N_LEADS, 60
         )
-        clear_of_minute_boundary()
         headers = {"X-API-Key": book["key"]}
         statuses = [
             httpx.get(f"{base}/v1/leads/{i}/score", headers=headers).status_code
@@ -269,22 +279,10 @@ def test_concurrent_uncached_requests_each_get_their_own_leads_batch_score(book)
         for header in ("content-type", "x-model-version"):
             assert fast.headers.get(header) == route.headers.get(header)
     # Requests were read and scored together: fewer batches than leads.
-    batches = _metric(metrics, before, "hk_score_batch_leads_count")
-    assert 0 < batches < _metric(metrics, before, "hk_score_batch_leads_sum")
+    batches = metric_delta(metrics, before, "hk_score_batch_leads_count")
+    assert 0 < batches < metric_delta(metrics, before, "hk_score_batch_leads_sum")
     served = f'hk_scores_served_total{{model_version="{book["version"]}",route="lead"}}'
-    assert _metric(metrics, before, served) == len(lead_ids) + 2  # lead 7: fast path and route
-
-
-def _metric(text: str, before: str, name: str) -> float:
-    """How much a counter of /metrics moved between two readings."""
-
-    def value(metrics: str) -> float:
-        for line in metrics.splitlines():
-            if line.startswith(name + " "):
-                return float(line.split()[-1])
-        return 0.0
-
-    return value(text) - value(before)
+    assert metric_delta(metrics, before, served) == len(lead_ids) + 2  # lead 7: fast path and route
 
 
 def test_what_if_payload_is_scored_and_checked_against_the_signature(api, book):
@@ -325,24 +323,39 @@ def test_batch_limits_and_authentication(api, book):
     assert "at most 500" in response.text
     assert api.post("/v1/scores:batch", json={"lead_ids": []}).status_code == 422
     assert httpx.get(f"{api.base_url}/v1/leads/1/score").status_code == 401
+    # A real prefix with a wrong secret, after the real key was used (its prefix is cached):
+    # refused on the fast path (a lead's score) and through the routes.
+    assert api.get("/v1/leads/1/score").status_code == 200
+    forged = {"X-API-Key": f"hk_{book['key'][3:11]}_{'A' * 43}"}
+    for method, path in (("GET", "/v1/leads/1/score"), ("POST", "/v1/scores:batch")):
+        refused = httpx.request(method, f"{api.base_url}{path}", json={"lead_ids": [1]},
+                                headers=forged)  # fmt: skip
+        assert refused.status_code == 401, (path, refused.text)
     assert httpx.post(f"{api.base_url}/v1/score", json={"features": {}}).status_code == 401
 
 
-def test_ready_and_metrics_describe_the_model(api, book):
-    ready = api.get("/health/ready").json()
+def test_ready_and_metrics_describe_the_model(book):
+    from prometheus_client import generate_latest
+
+    before = generate_latest().decode()  # this process's registry: the API runs in it
+    with BackgroundServer(create_app(_settings(book), migrate=False)) as base:
+        ready = httpx.get(f"{base}/health/ready").json()
+        assert httpx.get(f"{base}/v1/leads/3/score", headers={"X-API-Key": book["key"]}).is_success
+        metrics = httpx.get(f"{base}/metrics").text
     assert ready["status"] == "ok"
     assert ready["model"]["status"] == "ok"
     assert ready["model"]["version"] == book["version"]
     assert ready["model"]["source"] == "registry"
-    api.get("/v1/leads/3/score")
-    metrics = api.get("/metrics").text
-    assert f'hk_scores_served_total{{model_version="{book["version"]}",route="lead"}}' in metrics
-    assert 'hk_model_load_events_total{outcome="loaded",source="registry"}' in metrics
+    served = f'hk_scores_served_total{{model_version="{book["version"]}",route="lead"}}'
+    assert metric_delta(metrics, before, served) == 1
+    loaded = 'hk_model_load_events_total{outcome="loaded",source="registry"}'
+    assert metric_delta(metrics, before, loaded) == 1
     assert (
         f'hk_model_info{{model_name="{MODEL_NAME}",model_version="{book["version"]}"}} 1.0'
         in metrics
     )
-    assert 'route="/v1/leads/{lead_id}/score"' in metrics  # latency histogram per route
+    latency = 'hk_http_request_duration_seconds_count{method="GET",route="/v1/leads/{lead_id}/score",status="200"}'
+    assert metric_delta(metrics, before, latency) == 1  # the latency histogram, per route
 
 
 _FLIP = (
@@ -368,6 +381,7 @@ def test_caches_serve_repeats_and_are_invalidated_by_rebuilds(book, layer):
         headers = {"X-API-Key": book["key"]}
         url = f"{base}/v1/leads/{lead_id}/score"
         first = httpx.get(url, headers=headers).json()
+        before = httpx.get(f"{base}/metrics").text
         assert client.exists(f"hk:lead_features:{lead_id}") == (layer == "redis")
         with psycopg.connect(book["url"], autocommit=True) as conn:
             conn.execute(_FLIP, (lead_id,))
@@ -377,12 +391,13 @@ def test_caches_serve_repeats_and_are_invalidated_by_rebuilds(book, layer):
             if layer == "redis":  # the next lookup already sees the new generation
                 assert httpx.get(url, headers=headers).json()["score"] != first["score"]
             else:  # within a few polls of ml.feature_generation
-                assert _wait_for(
+                assert wait_for(
                     lambda: httpx.get(url, headers=headers).json()["score"] != first["score"], 10
                 )
             metrics = httpx.get(f"{base}/metrics").text
             counter = "hk_feature_cache" if layer == "redis" else "hk_score_cache"
-            assert f'{counter}_requests_total{{result="hit"}}' in metrics
+            hits = metric_delta(metrics, before, f'{counter}_requests_total{{result="hit"}}')
+            assert hits >= 1
         finally:
             with psycopg.connect(book["url"], autocommit=True) as conn:
                 conn.execute(_FLIP, (lead_id,))
@@ -437,82 +452,14 @@ def test_a_promotion_under_load_fails_no_request(book):
     assert seen.get(old, 0) > 0 and seen.get(new, 0) >= 50, seen
 
 
-class TcpProxy:
-    """A real network hop to Postgres that can be cut: MLflow's store behind it goes down."""
-
-    def __init__(self, target: dict[str, str]):
-        self.target = target
-        self.loop = asyncio.new_event_loop()
-        self.server: asyncio.AbstractServer | None = None
-        self.writers: set[asyncio.StreamWriter] = set()
-        threading.Thread(target=self.loop.run_forever, daemon=True).start()
-        self.port = 0
-
-    async def _open_target(self):
-        host, port = (
-            self.target.get("host") or "/var/run/postgresql",
-            self.target.get("port") or "5432",
-        )
-        if host.startswith("/"):
-            return await asyncio.open_unix_connection(f"{host}/.s.PGSQL.{port}")
-        return await asyncio.open_connection(host, int(port))
-
-    async def _handle(self, reader, writer) -> None:
-        try:
-            up_reader, up_writer = await self._open_target()
-        except OSError:
-            writer.close()
-            return
-        self.writers.update((writer, up_writer))
-
-        async def pipe(src, dst) -> None:
-            try:
-                while data := await src.read(65536):
-                    dst.write(data)
-                    await dst.drain()
-            except OSError:
-                pass
-            finally:
-                dst.close()
-
-        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
-
-    async def _start(self) -> None:
-        self.server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
-        self.port = self.server.sockets[0].getsockname()[1]
-
-    async def _stop(self) -> None:
-        assert self.server is not None
-        self.server.close()
-        for writer in list(self.writers):
-            writer.transport.abort()
-        self.writers.clear()
-
-    def start(self) -> TcpProxy:
-        asyncio.run_coroutine_threadsafe(self._start(), self.loop).result(10)
-        return self
-
-    def stop(self) -> None:
-        asyncio.run_coroutine_threadsafe(self._stop(), self.loop).result(10)
-
-
 def _proxied_uri(book, proxy: TcpProxy) -> str:
     params = conninfo_to_dict(book["uri"].replace("postgresql+psycopg2://", "postgresql://"))
     user = params.get("user", "postgres")
     return with_driver(f"postgresql://{user}@127.0.0.1:{proxy.port}/{params['dbname']}", "psycopg2")
 
 
-def _wait_for(predicate, seconds: float = 30) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
-
-
 def test_mlflow_down_keeps_scoring_and_readiness_says_degraded(book, tmp_path):
-    proxy = TcpProxy(conninfo_to_dict(book["url"])).start()
+    proxy = TcpProxy.to_postgres(conninfo_to_dict(book["url"])).start()
     settings = _settings(
         book, mlflow_tracking_uri=_proxied_uri(book, proxy), model_cache_dir=tmp_path / "models",
         model_load_timeout_seconds=10,
@@ -522,7 +469,7 @@ def test_mlflow_down_keeps_scoring_and_readiness_says_degraded(book, tmp_path):
         assert httpx.get(f"{base}/health/ready").json()["model"]["status"] == "ok"
         before = httpx.get(f"{base}/v1/leads/5/score", headers=headers).json()
         proxy.stop()  # MLflow's store is gone
-        assert _wait_for(lambda: httpx.get(f"{base}/health/ready").json()["status"] == "degraded")
+        assert wait_for(lambda: httpx.get(f"{base}/health/ready").json()["status"] == "degraded")
         ready = httpx.get(f"{base}/health/ready")
         assert ready.status_code == 200 and ready.json()["model"]["problem"]
         during = httpx.get(f"{base}/v1/leads/5/score", headers=headers)
@@ -538,20 +485,85 @@ def test_mlflow_down_keeps_scoring_and_readiness_says_degraded(book, tmp_path):
         assert again.status_code == 200 and again.json()["score"] == before["score"]
         # MLflow is back: the next poll clears the degraded state.
         proxy.start()  # on the same port
-        assert _wait_for(lambda: httpx.get(f"{base}/health/ready").json()["status"] == "ok")
+        assert wait_for(lambda: httpx.get(f"{base}/health/ready").json()["status"] == "ok")
+
+
+def test_postgres_down_scores_are_503_never_500_and_recover(book):
+    """The feature store (Postgres) unreachable under a running API with a model loaded: the
+    fast path, the route and the batch say 503 and why; the pool reconnects by itself."""
+    proxy = TcpProxy.to_postgres(conninfo_to_dict(book["url"])).start()
+    settings = _settings(
+        book, database_url=proxied_postgres_url(book["url"], proxy), mlflow_tracking_uri=book["uri"],
+        score_cache_size=0, db_pool_timeout_seconds=1.0,
+    )  # fmt: skip
+    headers = {"X-API-Key": book["key"]}
+    try:
+        with BackgroundServer(create_app(settings, migrate=False)) as base:
+            before = httpx.get(f"{base}/v1/leads/5/score", headers=headers)
+            assert before.status_code == 200  # and the key is in the key cache
+            proxy.stop()
+            answers = [
+                httpx.get(f"{base}/v1/leads/6/score", headers=headers, timeout=30),  # fast path
+                httpx.get(f"{base}/v1/leads/6/score", headers=headers, timeout=30),  # no connection
+                httpx.get(f"{base}/v1/leads/06/score", headers=headers, timeout=30),  # the route
+                httpx.post(f"{base}/v1/scores:batch", json={"lead_ids": [6, 7]}, headers=headers,
+                           timeout=30),
+            ]  # fmt: skip
+            for answer in answers:
+                assert answer.status_code == 503, (answer.url, answer.text)
+                assert "database is unavailable" in answer.json()["detail"]
+                assert int(answer.headers["retry-after"]) > 0
+            assert httpx.get(f"{base}/health/ready", timeout=30).status_code == 503
+            proxy.start()
+            assert wait_for(lambda: httpx.get(f"{base}/health/ready").status_code == 200, 60)
+            after = httpx.get(f"{base}/v1/leads/5/score", headers=headers)
+            assert after.status_code == 200 and after.json() == before.json()
+    finally:
+        proxy.close()
+
+
+def test_redis_down_scores_come_from_postgres(book):
+    """Redis configured (feature cache, rate limit) and then gone: every score still answers,
+    the same as before, and the feature cache counts the errors it fell back on."""
+    import redis
+
+    redis.Redis.from_url(REDIS_URL).flushdb()
+    parts = urlsplit(REDIS_URL)
+    proxy = TcpProxy(parts.hostname or "127.0.0.1", parts.port or 6379).start()
+    settings = _settings(
+        book, redis_url=f"redis://127.0.0.1:{proxy.port}{parts.path}", score_cache_size=0
+    )
+    headers = {"X-API-Key": book["key"]}
+    try:
+        with BackgroundServer(create_app(settings, migrate=False)) as base:
+            cached = httpx.get(f"{base}/v1/leads/21/score", headers=headers)
+            assert cached.status_code == 200
+            before = httpx.get(f"{base}/metrics").text
+            proxy.stop()
+            during = httpx.get(f"{base}/v1/leads/21/score", headers=headers)
+            assert during.status_code == 200 and during.json() == cached.json()
+            batch = httpx.post(f"{base}/v1/scores:batch", json={"lead_ids": [21, 22]},
+                               headers=headers)  # fmt: skip
+            assert batch.status_code == 200 and len(batch.json()["scores"]) == 2
+            metrics = httpx.get(f"{base}/metrics").text
+    finally:
+        proxy.close()
+    errors = 'hk_feature_cache_requests_total{result="error"}'
+    assert metric_delta(metrics, before, errors) == 3  # one lead, then two
 
 
 def test_without_any_model_the_scoring_routes_say_so(book, tmp_path):
-    settings = _settings(
-        book, mlflow_tracking_uri="postgresql+psycopg2://postgres@127.0.0.1:1/nothing",
-        model_cache_dir=tmp_path / "empty", model_load_timeout_seconds=10,
-    )  # fmt: skip
-    with BackgroundServer(create_app(settings, migrate=False)) as base:
-        ready = httpx.get(f"{base}/health/ready").json()
-        assert ready["status"] == "degraded" and ready["model"]["version"] is None
-        response = httpx.get(f"{base}/v1/leads/5/score", headers={"X-API-Key": book["key"]})
-        assert response.status_code == 503
-        assert "no model to score with" in response.json()["detail"]
+    with refused_port() as port:
+        settings = _settings(
+            book, mlflow_tracking_uri=f"postgresql+psycopg2://postgres@127.0.0.1:{port}/nothing",
+            model_cache_dir=tmp_path / "empty", model_load_timeout_seconds=10,
+        )  # fmt: skip
+        with BackgroundServer(create_app(settings, migrate=False)) as base:
+            ready = httpx.get(f"{base}/health/ready").json()
+            assert ready["status"] == "degraded" and ready["model"]["version"] is None
+            response = httpx.get(f"{base}/v1/leads/5/score", headers={"X-API-Key": book["key"]})
+            assert response.status_code == 503
+            assert "no model to score with" in response.json()["detail"]
 
 
 def test_tracing_is_on_only_when_configured():
@@ -584,23 +596,20 @@ def test_schemathesis_finds_no_server_error_in_the_scoring_routes(api, book, tmp
 
 def test_requests_and_database_calls_are_traced_when_otel_is_configured(book, tmp_path):
     """`hk serve` with the standard OTEL variables (console exporter): spans come out."""
-    from serving.background import free_port
-
-    port = free_port()
     env = dict(os.environ, HK_DATABASE_URL=book["url"], HK_HOME=str(book["home"]),
                HK_LOG_LEVEL="WARNING", OTEL_TRACES_EXPORTER="console",
                OTEL_BSP_SCHEDULE_DELAY="50", OTEL_SERVICE_NAME="hk-api-test")  # fmt: skip
     hk = str(Path(sys.executable).with_name("hk"))
     out = tmp_path / "serve.out"
     with out.open("w") as sink:
-        server = subprocess.Popen([hk, "serve", "--port", str(port)], env=env, stdout=sink,
+        server = subprocess.Popen([hk, "serve", "--port", "0"], env=env, stdout=sink,
                                   stderr=subprocess.STDOUT)  # fmt: skip
     try:
-        base = f"http://127.0.0.1:{port}"
-        assert _wait_for(lambda: _answers(f"{base}/health/ready"), 120), out.read_text()[-3000:]
+        base = f"http://127.0.0.1:{served_port(out, server)}"
+        assert wait_for(lambda: _answers(f"{base}/health/ready"), 120), out.read_text()[-3000:]
         response = httpx.get(f"{base}/v1/leads/2/score", headers={"X-API-Key": book["key"]})
         assert response.status_code == 200
-        assert _wait_for(lambda: "/v1/leads/{lead_id}/score" in out.read_text(), 30)
+        assert wait_for(lambda: "/v1/leads/{lead_id}/score" in out.read_text(), 30)
     finally:
         server.terminate()
         server.wait(timeout=30)

@@ -97,6 +97,7 @@ class HttpVendorProvider:
         max_requests_per_second: float = 20.0,
         client: httpx.Client | None = None,
         batch_size: int = BATCH_SIZE,
+        sleep: Callable[[float], None] = time.sleep,
     ):
         self.url = base_url.rstrip("/") + "/v1/property-lookup"
         self.max_retries = max_retries
@@ -106,7 +107,8 @@ class HttpVendorProvider:
         self._client = client or httpx.Client(timeout=timeout)
         self._timeout = timeout
         self._headers = {"Authorization": f"Bearer {api_key}"}
-        self._bucket = TokenBucket(max_requests_per_second)
+        self._sleep = sleep  # between retries; tests pass a recorder instead of waiting
+        self._bucket = TokenBucket(max_requests_per_second, sleep=sleep)
         self.requests_made = 0  # attempts, retries included: for run metadata
 
     def close(self) -> None:
@@ -172,7 +174,7 @@ class HttpVendorProvider:
                 last_problem = f"HTTP {response.status_code}"
                 retry_after = retry_after_seconds(response.headers.get("Retry-After"))
             if attempt < self.max_retries:
-                time.sleep(self._delay(attempt, retry_after))
+                self._sleep(self._delay(attempt, retry_after))
         raise VendorUnavailable(
             f"vendor unavailable after {self.max_retries + 1} attempts: {last_problem}"
         )

@@ -197,8 +197,11 @@ async def bulk_import(
     send_chunk, receive_chunk = anyio.create_memory_object_stream[bytes | None](max_buffer_size=16)
     reader = QueueReader(lambda: anyio.from_thread.run(receive_chunk.receive))
 
+    # libpq counts whole seconds, at least 2.
+    connect_timeout = max(2, round(state.settings.db_pool_timeout_seconds))
+
     def run_import():
-        with psycopg.connect(state.database_url) as conn:
+        with psycopg.connect(state.database_url, connect_timeout=connect_timeout) as conn:
             conn.autocommit = True
             try:
                 return import_leads(
@@ -208,17 +211,21 @@ async def bulk_import(
                 reader.drain()
 
     result = None
-    async with anyio.create_task_group() as tg:
+    try:
+        async with anyio.create_task_group() as tg:
 
-        async def feed():
-            async with send_chunk:
-                async for chunk in request.stream():
-                    if chunk:
-                        await send_chunk.send(chunk)
-                await send_chunk.send(None)
+            async def feed():
+                async with send_chunk:
+                    async for chunk in request.stream():
+                        if chunk:
+                            await send_chunk.send(chunk)
+                    await send_chunk.send(None)
 
-        tg.start_soon(feed)
-        result = await anyio.to_thread.run_sync(run_import)
+            tg.start_soon(feed)
+            result = await anyio.to_thread.run_sync(run_import)
+    except* psycopg.OperationalError as lost:
+        # Out of the task group's wrapping, so the app's handler makes it the 503 it is.
+        raise lost.exceptions[0] from None
     assert result is not None
     return result.as_dict(max_errors=BULK_ERRORS_SHOWN)
 

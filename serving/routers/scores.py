@@ -77,7 +77,10 @@ class BatchOut(BaseModel):
     not_scored: list[NotScored]
 
 
-_NO_MODEL = {"model": ErrorBody, "description": "No model has been promoted yet"}
+_NO_MODEL = {
+    "model": ErrorBody,
+    "description": "No model has been promoted yet, or the database is unavailable",
+}
 _AUTH = {k: v for k, v in ERROR_RESPONSES.items() if k in (400, 401, 422, 429)}
 _JSON_TYPE = {"numeric": "number", "boolean": "boolean", "categorical": "string"}
 # The documented body is the feature list of hk_core.features (what every model is trained
