@@ -9,16 +9,15 @@ figures and how the addresses are chosen.
 
 from __future__ import annotations
 
-import re
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from hk_core.geo import parse_state
-
-from .address import StandardAddress, clean_text, standardize
-from .usps import DIRECTIONALS, SUFFIXES, UNIT_DESIGNATORS
+from .address import StandardAddress, _state, _zip5, standardize
+from .address_parts import collect, standard_parts
+from .address_text import clean_text, directional, tagger_text, token_word
+from .usps import DIRECTION_WORDS, SUFFIX_WORDS, SUFFIXES
 
 STREET_LABELS = (
     "AddressNumberPrefix", "AddressNumber", "AddressNumberSuffix", "StreetNamePreModifier",
@@ -33,62 +32,75 @@ _NOT_A_PROPERTY = {"USPSBoxType", "USPSBoxID", "USPSBoxGroupType", "USPSBoxGroup
                    "IntersectionSeparator", "CornerOf", "NotAddress"}  # fmt: skip
 
 
+# Unit designators in both forms, for the abbreviated/spelled-out variants.
+_DESIGNATOR_WORDS = {"APT": "APARTMENT", "STE": "SUITE", "BLDG": "BUILDING", "FL": "FLOOR",
+                     "RM": "ROOM", "SPC": "SPACE", "TRLR": "TRAILER", "DEPT": "DEPARTMENT",
+                     "OFC": "OFFICE", "PH": "PENTHOUSE"}  # fmt: skip
+_DESIGNATOR_ABBREVIATIONS = {word: abbr for abbr, word in _DESIGNATOR_WORDS.items()}
+
+
 @dataclass(frozen=True, slots=True)
 class LabelledAddress:
     street_line: str  # the street part as it was typed, units included
     one_line: str  # street, city, state and ZIP as typed, on one line
     expected: dict[str, str | None]  # the parts, USPS-spelled
     source: str  # file:index, for test ids and failure messages
+    abbreviated: str  # the street line with every suffix, direction and designator abbreviated
+    spelled_out: str  # ... and with each of them written out in full
 
 
-def _clean(text: str) -> str:
-    return clean_text(text).strip(" ,#")
-
-
-def _expected_parts(tokens: list[tuple[str, str]]) -> dict[str, str | None]:
-    by_label: dict[str, list[str]] = {}
-    for label, text in tokens:
-        word = _clean(text)
-        if word:
-            by_label.setdefault(label, []).append(word)
-
-    def words(label: str) -> str:
-        return " ".join(by_label.get(label, ()))
-
-    number = " ".join(w for w in (words("AddressNumberPrefix"), words("AddressNumber"),
-                                  words("AddressNumberSuffix")) if w)  # fmt: skip
-    predir_text = words("StreetNamePreDirectional")
-    predir = DIRECTIONALS.get(predir_text)
-    pre_type = words("StreetNamePreType")
-    name_words = [words("StreetNamePreModifier"), SUFFIXES.get(pre_type, pre_type),
-                  words("StreetName")]  # fmt: skip
-    if predir_text and predir is None:
-        name_words.insert(0, predir_text)
-    suffix_text = words("StreetNamePostType")
-    postdir_text = words("StreetNamePostDirectional")
-    unit_text = words("OccupancyIdentifier") or words("SubaddressIdentifier")
-    unit_words = [w for w in re.split(r"[#\s-]+", unit_text) if w and w not in UNIT_DESIGNATORS]
-    state_text = words("StateName")
-    try:
-        state = parse_state(state_text) if state_text else None
-    except ValueError:
-        state = state_text
-    zip_digits = words("ZipCode").replace(" ", "")
+def _expected_parts(tokens: list[tuple[str, str]]) -> dict[str, str | None] | None:
+    """The labelled parts read by the same rules as the tagger's answer (``collect`` and
+    ``standard_parts``), so only the tagging is judged; None when the labels hold no house
+    number and street name that ``standardize`` could ever return ("Mile K Beach Road")."""
+    parts = standard_parts(collect([(tagger_text(text), label) for label, text in tokens]))
+    if parts is None:
+        return None
     return {
-        "number": number or None,
-        "predirectional": predir,
-        "street_name": " ".join(w for w in name_words if w) or None,
-        "suffix": SUFFIXES.get(suffix_text, suffix_text) or None,
-        "postdirectional": DIRECTIONALS.get(postdir_text, postdir_text or None),
-        "unit": "".join(unit_words) or None,
-        "city": words("PlaceName") or None,
-        "state": state,
-        "zip5": zip_digits[:5] or None,
+        "number": parts.number,
+        "predirectional": parts.predirectional,
+        "street_name": parts.street_name,
+        "suffix": parts.suffix,
+        "postdirectional": parts.postdirectional,
+        "unit": parts.unit,
+        "city": clean_text(parts.city) if parts.city else None,
+        "state": _state(parts.state),
+        "zip5": _zip5(parts.zip_code),
     }
 
 
 def _typed(parts: list[tuple[str, str, str]]) -> str:
     return "".join(text + tail for _, text, tail in parts).strip().rstrip(",").strip()
+
+
+def _variant(label: str, text: str, spelled: bool) -> str:
+    """One labelled token in its USPS abbreviation or its full word (punctuation kept)."""
+    word = token_word(tagger_text(text))
+    end = "," if text.rstrip().endswith(",") else ""
+    if label in ("StreetNamePostType", "StreetNamePreType") and word in SUFFIXES:
+        standard = SUFFIXES[word]
+        return (SUFFIX_WORDS[standard].title() if spelled else standard) + end
+    if label in ("StreetNamePreDirectional", "StreetNamePostDirectional"):
+        direction = directional(word)
+        if direction:
+            return (DIRECTION_WORDS[direction].title() if spelled else direction) + end
+    if label in ("OccupancyType", "SubaddressType"):
+        if spelled and word in _DESIGNATOR_WORDS:
+            return _DESIGNATOR_WORDS[word].title() + end
+        if not spelled and word in _DESIGNATOR_ABBREVIATIONS:
+            return _DESIGNATOR_ABBREVIATIONS[word] + end
+    return text
+
+
+def _variants(street: list[tuple[str, str, str]], spelled: bool) -> str:
+    # A direction typed in two tokens ("S. E.") is one directional: merged before rewriting.
+    merged: list[tuple[str, str, str]] = []
+    for tag, text, tail in street:
+        if merged and tag.endswith("Directional") and merged[-1][0] == tag:
+            merged[-1] = (tag, merged[-1][1] + merged[-1][2] + text, tail)
+        else:
+            merged.append((tag, text, tail))
+    return _typed([(tag, _variant(tag, text, spelled), tail) for tag, text, tail in merged])
 
 
 def read_labelled(path: Path) -> Iterator[LabelledAddress]:
@@ -101,14 +113,20 @@ def read_labelled(path: Path) -> Iterator[LabelledAddress]:
             continue
         street = [p for p in parts if p[0] in STREET_LABELS]
         place = [p for p in parts if p[0] in PLACE_LABELS]
+        expected = _expected_parts([(tag, text) for tag, text, _ in street + place])
+        if expected is None:
+            continue
         yield LabelledAddress(
             street_line=_typed(street),
             one_line=_typed(street + place),
-            expected=_expected_parts([(tag, text) for tag, text, _ in street + place]),
+            expected=expected,
             source=f"{path.name}:{index}",
+            abbreviated=_variants(street, spelled=False),
+            spelled_out=_variants(street, spelled=True),
         )
 
 
+_KEY_ZIP = "10001"  # any one ZIP: the key's area must not decide whether two lines agree
 STREET_PARTS = ("number", "predirectional", "street_name", "suffix", "postdirectional", "unit")
 PLACE_PARTS = ("city", "state", "zip5")
 
@@ -126,6 +144,11 @@ class Accuracy:
     addresses: int = 0
     street_line_ok: int = 0
     one_line_ok: int = 0
+    same_key: int = 0  # the abbreviated and the spelled-out street line give one key
+
+    @property
+    def same_key_rate(self) -> float:
+        return self.same_key / self.addresses if self.addresses else 0.0
 
     @property
     def street_line_rate(self) -> float:
@@ -150,6 +173,12 @@ def measure(
         )
         accuracy.street_line_ok += not street
         accuracy.one_line_ok += not whole
+        short = standardize(labelled.abbreviated, zip_code=_KEY_ZIP)
+        long = standardize(labelled.spelled_out, zip_code=_KEY_ZIP)
+        same = short is not None and long is not None and short.key == long.key
+        accuracy.same_key += same
+        if on_miss is not None and not same:
+            on_miss("same_key", labelled, {"key": (short and short.key, long and long.key)})
         if on_miss is not None:
             if street:
                 on_miss("street_line", labelled, street)

@@ -9,7 +9,8 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from .address import StandardAddress, clean_text, standardize
+from .address import StandardAddress, standardize
+from .address_text import clean_text
 
 _MONEY = ("assessed_value", "estimated_value", "last_sale_price", "mortgage_balance_estimate",
           "equity")  # fmt: skip
