@@ -9,15 +9,21 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    model_validator,
+)
 
 from hk_core.geo import parse_state, parse_zip
+from hk_core.numbers import money, number_range
 from hk_core.parsing import (
     choice,
     free_text,
     missing_to_none,
-    money,
-    number_range,
     parse_bool,
     parse_date,
     parse_datetime,
@@ -50,8 +56,12 @@ class ContractError(ValueError):
         self.field = field
 
 
-def _source(value: Any) -> str | None:
-    text = free_text(64)(value)
+_SOURCE_TEXT = free_text(64)
+_EXTERNAL_ID_TEXT = free_text(200, nulls=True)
+
+
+def _source(value: Any, info: ValidationInfo) -> str | None:
+    text = _SOURCE_TEXT(value, info)
     if text is None:
         return None
     code = slug(text)
@@ -60,10 +70,10 @@ def _source(value: Any) -> str | None:
     return code
 
 
-def _external_id(value: Any) -> str | None:
+def _external_id(value: Any, info: ValidationInfo) -> str | None:
     if isinstance(value, int) and not isinstance(value, bool):
         value = str(value)
-    text = free_text(200, nulls=True)(value)
+    text = _EXTERNAL_ID_TEXT(value, info)
     return text.strip() if text is not None else None
 
 
