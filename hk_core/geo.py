@@ -57,7 +57,9 @@ def parse_zip(value: Any) -> str | None:
         value = str(value)
     if not isinstance(value, str):
         raise ValueError(f"expected a ZIP code, got {type(value).__name__}")
-    text = ascii_digits(no_nul(value).strip()).translate(_DASHES)
+    text = no_nul(value).strip()
+    if not text.isascii():
+        text = ascii_digits(text).translate(_DASHES)
     if text.endswith(".0"):  # spreadsheets turn ZIPs into floats
         text = text[:-2]
     elif text.endswith("."):  # "11201." at the end of a typed address line

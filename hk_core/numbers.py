@@ -26,6 +26,7 @@ from hk_core.parsing import ascii_digits, missing_to_none, no_nul
 
 _DIGITS = re.compile(r"^[0-9]+$")
 _SIMPLE_DECIMAL = re.compile(r"^[0-9]+\.[0-9]+$")
+_US_GROUPED = re.compile(r"^[0-9]{1,3}(?:,[0-9]{3})+(?:\.[0-9]{1,2})?$")  # "1,850", "250,000.00"
 # Thin and no-break spaces and the apostrophe (Swiss style) group digits too.
 _GROUP_SPACES = str.maketrans({"\u00a0": " ", "\u202f": " ", "\u2009": " ", "'": " "})
 _GROUPED = re.compile(r"^[0-9]{1,3}(?:([,. ])[0-9]{3})(?:\1[0-9]{3})*$")
@@ -50,6 +51,8 @@ def decimal_text(number: str, *, scaled: bool = False) -> Decimal:
     number = number.strip()
     if _DIGITS.match(number):
         return Decimal(number)
+    if not scaled and _US_GROUPED.match(number):
+        return Decimal(number.replace(",", ""))
     if _SIMPLE_DECIMAL.match(number) and not _ambiguous_period(number, scaled):
         return Decimal(number)
     last = max(number.rfind(","), number.rfind("."))
@@ -99,12 +102,17 @@ def number_text(value: Any) -> str | None:
         return str(value)
     if not isinstance(value, str):
         raise ValueError(f"expected a number, got {type(value).__name__}")
-    return ascii_digits(no_nul(value).strip()).translate(_GROUP_SPACES)
+    text = no_nul(value).strip()
+    if text.isascii():
+        return text.replace("'", " ") if "'" in text else text
+    return ascii_digits(text).translate(_GROUP_SPACES)
 
 
 def parse_amount(text: str) -> Decimal:
     """Money as typed: currency signs and words, a scale word, US or European separators.
     A minus sign is refused unless the amount is zero ("-0")."""
+    if text.isdigit():  # the common case; number_text has made sure the digits are ASCII
+        return Decimal(text)
     negative = text.startswith("-")
     match = _AMOUNT.match(text[1:].lstrip() if negative else text)
     if not match:
@@ -147,6 +155,10 @@ def number_range(low: float, high: float, *, integer: bool):
 
 
 def _measure(text: str) -> float:
+    if text.isdigit():  # the common case; number_text has made sure the digits are ASCII
+        return float(text)
+    if _SIMPLE_DECIMAL.match(text) and not _ambiguous_period(text, False):  # "2.5"
+        return float(text)
     negative = text.startswith("-")
     body = text[1:].lstrip() if negative else text
     try:

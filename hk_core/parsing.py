@@ -94,7 +94,8 @@ def no_nul(value: str) -> str:
     return value
 
 
-# Validation context of values read from CSV cells (``model_validate(..., context=CSV_CELLS)``).
+# Validation context of values read from CSV cells (``model_validate(..., context=CSV_CELLS)``);
+# recognised by identity, as it is asked for on every text field of every row.
 CSV_CELLS = {"csv_cells": True}
 
 
@@ -105,7 +106,7 @@ def free_text(max_len: int, *, nulls: bool = False):
     JSON has null, so a JSON "Null" is a name (people are called Null)."""
 
     def parse(value: Any, info: ValidationInfo) -> str | None:
-        csv_cell = nulls and info.context is not None and info.context.get("csv_cells", False)
+        csv_cell = nulls and info.context is CSV_CELLS
         value = missing_to_none(value) if csv_cell else blank_to_none(value)
         if value is None:
             return None
@@ -136,7 +137,9 @@ def parse_datetime(value: Any) -> datetime | None:
     elif isinstance(value, int | float):
         parsed = _from_epoch(float(value))
     elif isinstance(value, str):
-        text = ascii_digits(no_nul(value).strip())
+        text = no_nul(value).strip()
+        if not text.isascii():
+            ascii_digits(text)
         if text.isdigit() and len(text) in (10, 13):
             parsed = _from_epoch(float(text))
         elif _EXCEL_SERIAL_RE.match(text):

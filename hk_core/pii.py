@@ -38,6 +38,10 @@ def valid_phone(raw: str, region: str) -> phonenumbers.PhoneNumber | None:
         number = phonenumbers.parse(raw, region)
     except phonenumbers.NumberParseException:
         return None
+    # The default region's own metadata first: is_valid_number alone walks every region of a
+    # shared country code (25 for +1) before it answers.
+    if phonenumbers.is_valid_number_for_region(number, region):
+        return number
     return number if phonenumbers.is_valid_number(number) else None
 
 
