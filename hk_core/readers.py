@@ -24,10 +24,17 @@ class RawRecord:
     line: int  # physical line where the record starts (the CSV header is line 1)
     fields: dict[str, Any] | None
     error: tuple[str, str] | None = None  # (field, reason) when the row could not be read
-    # What was sent, for the rejects file: a CSV row's values under ``header`` (the header row
-    # as sent, one list shared by all rows), an NDJSON line's object, or a line's text.
+    # What was sent, for the rejects file: an NDJSON line's object or a line's text; for CSV,
+    # ``header`` is the header row as sent (one list shared by all rows) and the values are
+    # ``fields``' in column order, so a row is not sent twice to a worker process. Only when two
+    # headers fold to one name (or a row could not be split) are the values kept in ``sent``.
     sent: list[str] | dict[str, Any] | str | None = None
     header: list[str] | None = None
+
+    def sent_values(self) -> list[str] | dict[str, Any] | str | None:
+        if self.sent is None and self.header is not None and self.fields is not None:
+            return list(self.fields.values())
+        return self.sent
 
     @property
     def csv_cells(self) -> bool:
@@ -111,6 +118,7 @@ def read_csv(stream: BinaryIO) -> Iterator[RawRecord]:
     columns = [header_name(c) for c in header]
     row = 0
     sent_header = header
+    keep_values = len(set(columns)) != len(columns)
     start_line = lines.count + 1
     while True:
         try:
@@ -134,7 +142,8 @@ def read_csv(stream: BinaryIO) -> Iterator[RawRecord]:
             yield RawRecord(row, start_line, None, error, values, sent_header)
         else:
             fields = dict(zip(columns, values, strict=False))
-            yield RawRecord(row, start_line, fields, None, values, sent_header)
+            sent = values if keep_values else None
+            yield RawRecord(row, start_line, fields, None, sent, sent_header)
         start_line = lines.count + 1
 
 

@@ -100,3 +100,11 @@ def test_rows_refused_by_the_database_keep_what_was_sent(db):
     assert reject.record() == {"source": "web", "external_id": "NOPE", "stage": "new",
                                "occurred_at": "2025-01-02"}  # fmt: skip
     assert reject.reasons() == "lead_id: no such lead"
+
+
+def test_two_headers_folding_to_one_name_keep_both_values(db):
+    body = "Email,email,property_street,property_zip\na@example.com,,1 Oak St,ABC\n"
+    result = import_leads(db, io.BytesIO(body.encode()), "csv", PiiHasher("k"))
+    [reject] = result.rejects
+    assert reject.sent == ["a@example.com", "", "1 Oak St", "ABC"]
+    assert reject.header == ["Email", "email", "property_street", "property_zip"]

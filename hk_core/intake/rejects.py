@@ -38,7 +38,7 @@ class RejectedRow:
         first = errors[0]
         if record is None:
             return cls(first.row, first.line, list(errors))
-        return cls(record.row, record.line, list(errors), record.sent, record.header)
+        return cls(record.row, record.line, list(errors), record.sent_values(), record.header)
 
     def reasons(self) -> str:
         return "; ".join(f"{e.field}: {e.reason}" for e in self.errors)
