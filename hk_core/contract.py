@@ -139,6 +139,17 @@ _LENIENT_CHOICES = {
 _LENIENT_FLAGS = ("consent_email", "consent_sms")
 
 
+def _one_line_address(street: str) -> bool:
+    """The whole address typed in the street line ("12 Main St, Austin, TX 78701"): it is kept
+    as sent, and enrichment reads the city, state and ZIP out of it (docs/enrichment.md)."""
+    from hk_core.enrichment.address import standardize  # only for the rare lead that needs it
+
+    address = standardize(street)
+    return address is not None and (
+        address.zip5 is not None or bool(address.city and address.state)
+    )
+
+
 class LeadIn(BaseModel):
     """One lead as a form, a vendor or a list import sends it."""
 
@@ -202,8 +213,10 @@ class LeadIn(BaseModel):
             raise ContractError("email", "no contact: a lead needs an email or a phone")
         if self.property_street is None:
             raise ContractError("property_street", "required: the property's street address")
-        if self.property_zip is None and (
-            self.property_city is None or self.property_state is None
+        if (
+            self.property_zip is None
+            and (self.property_city is None or self.property_state is None)
+            and not _one_line_address(self.property_street)
         ):
             raise ContractError(
                 "property_zip",

@@ -111,7 +111,7 @@ def number_text(value: Any) -> str | None:
 def parse_amount(text: str) -> Decimal:
     """Money as typed: currency signs and words, a scale word, US or European separators.
     A minus sign is refused unless the amount is zero ("-0")."""
-    if text.isdigit():  # the common case; number_text has made sure the digits are ASCII
+    if text.isascii() and text.isdigit():  # the common case
         return Decimal(text)
     negative = text.startswith("-")
     match = _AMOUNT.match(text[1:].lstrip() if negative else text)
@@ -155,7 +155,7 @@ def number_range(low: float, high: float, *, integer: bool):
 
 
 def _measure(text: str) -> float:
-    if text.isdigit():  # the common case; number_text has made sure the digits are ASCII
+    if text.isascii() and text.isdigit():  # the common case
         return float(text)
     if _SIMPLE_DECIMAL.match(text) and not _ambiguous_period(text, False):  # "2.5"
         return float(text)

@@ -61,7 +61,6 @@ NULL_TOKENS = frozenset({
     "n/a", "na", "none", "null", "nil", "nan", "-", "--", "---", "?", "??", "unk", "tbd",
     "not sure", "not provided", "not applicable", "#n/a", "n.a.", "(blank)", "blank",
 })  # fmt: skip
-_NON_ASCII_DIGIT = re.compile(r"(?![0-9])\d")
 
 
 def blank_to_none(value: Any) -> Any:
@@ -82,8 +81,9 @@ def missing_to_none(value: Any) -> Any:
 
 def ascii_digits(text: str) -> str:
     """``text`` unchanged, or ValueError when it holds digits other than ASCII 0-9 (full-width,
-    Arabic-Indic …): numbers, dates and ZIP codes are never read from a mixture of scripts."""
-    if not text.isascii() and _NON_ASCII_DIGIT.search(text):
+    Arabic-Indic, superscript, fractions such as ½ …): numbers, dates and ZIP codes are never
+    read from a mixture of scripts."""
+    if not text.isascii() and any(ch.isnumeric() and not ch.isascii() for ch in text):
         raise ValueError(f"digits other than 0-9 in {text[:40]!r}; type it with 0-9")
     return text
 
@@ -140,7 +140,7 @@ def parse_datetime(value: Any) -> datetime | None:
         text = no_nul(value).strip()
         if not text.isascii():
             ascii_digits(text)
-        if text.isdigit() and len(text) in (10, 13):
+        if text.isascii() and text.isdigit() and len(text) in (10, 13):
             parsed = _from_epoch(float(text))
         elif _EXCEL_SERIAL_RE.match(text):
             # Spreadsheets export dates as days since 1899-12-30.

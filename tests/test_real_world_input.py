@@ -190,3 +190,14 @@ def test_repeated_city_state_zip_in_the_street_line_is_not_street():
     # ...but a street named like the city keeps its name.
     houston = standardize("100 W Houston", "Houston", "TX", "77002")
     assert houston is not None and houston.street_name == "HOUSTON"
+
+
+@pytest.mark.parametrize(
+    "street",
+    ["2101 1st Avenue North, Pell City, AL", "12 Main St Austin TX 78701", "9 Elm St, 11201."],
+)
+def test_a_lead_with_the_whole_address_in_the_street_line_is_taken(street):
+    one_line = LeadIn.model_validate({**GOOD, "property_zip": None, "property_street": street})
+    assert one_line.property_street == street  # kept as sent
+    assert (one_line.property_city, one_line.property_state, one_line.property_zip) == (None,) * 3
+    assert "property_zip" in refusal(property_zip=None, property_street="12 Main St")
