@@ -18,7 +18,7 @@ from pathlib import Path
 
 from common import REPO, machine
 
-from hk_core.enrichment.address_eval import LabelledAddress, measure, read_labelled
+from hk_core.address.evaluation import LabelledAddress, measure, read_labelled
 
 FIXTURES = REPO / "tests" / "fixtures" / "usaddress"
 

@@ -142,7 +142,7 @@ _LENIENT_FLAGS = ("consent_email", "consent_sms")
 def _one_line_address(street: str) -> bool:
     """The whole address typed in the street line ("12 Main St, Austin, TX 78701"): it is kept
     as sent, and enrichment reads the city, state and ZIP out of it (docs/enrichment.md)."""
-    from hk_core.enrichment.address import standardize  # only for the rare lead that needs it
+    from hk_core.address import standardize  # usaddress loads only for the lead that needs it
 
     address = standardize(street)
     return address is not None and (

@@ -12,16 +12,16 @@ import orjson
 import pytest
 from pydantic import ValidationError
 
-from hk_core.contract import LEAD_COLUMNS, LeadIn
-from hk_core.enrichment import standardize
-from hk_core.enrichment.address import address_key
-from hk_core.enrichment.address_eval import (
+from hk_core.address import address_key
+from hk_core.address.evaluation import (
     PLACE_PARTS,
     LabelledAddress,
     differences,
     measure,
     read_labelled,
 )
+from hk_core.contract import LEAD_COLUMNS, LeadIn
+from hk_core.enrichment import standardize
 from hk_core.geo import STATES
 from hk_core.parsing import CSV_CELLS
 from hk_core.records import field_errors

@@ -14,9 +14,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from .address import StandardAddress, _state, _zip5, standardize
-from .address_parts import collect, standard_parts
-from .address_text import clean_text, directional, tagger_text, token_word
+from .parts import collect, standard_parts
+from .standard import StandardAddress, standardize, state_code, zip5_of
+from .text import clean_text, directional, tagger_text, token_word
 from .usps import DIRECTION_WORDS, SUFFIX_WORDS, SUFFIXES
 
 STREET_LABELS = (
@@ -64,8 +64,8 @@ def _expected_parts(tokens: list[tuple[str, str]]) -> dict[str, str | None] | No
         "postdirectional": parts.postdirectional,
         "unit": parts.unit,
         "city": clean_text(parts.city) if parts.city else None,
-        "state": _state(parts.state),
-        "zip5": _zip5(parts.zip_code),
+        "state": state_code(parts.state),
+        "zip5": zip5_of(parts.zip_code),
     }
 
 

@@ -16,7 +16,7 @@ import usaddress
 
 from hk_core.geo import STATES
 
-from .address_text import (
+from .text import (
     ROAD_WORDS,
     directional,
     highway_words,

@@ -12,10 +12,8 @@ from functools import lru_cache
 
 from hk_core.geo import STATES, parse_state, parse_zip
 
-from .address_parts import PARSE_CACHE_SIZE, StreetParts, parse_street
-from .address_text import clean_text, tagger_text, without_repeated_place
-
-__all__ = ["StandardAddress", "StreetParts", "address_key", "clean_text", "standardize"]
+from .parts import PARSE_CACHE_SIZE, parse_street
+from .text import clean_text, tagger_text, without_repeated_place
 
 _STATE_NAMES = {name.upper().replace(".", "") for name in STATES.values()}
 
@@ -51,7 +49,7 @@ class StandardAddress:
         return None
 
 
-def _zip5(raw: object) -> str | None:
+def zip5_of(raw: object) -> str | None:
     try:
         parsed = parse_zip(raw)
     except (ValueError, TypeError):
@@ -59,7 +57,7 @@ def _zip5(raw: object) -> str | None:
     return parsed[:5] if parsed else None
 
 
-def _state(raw: object) -> str | None:
+def state_code(raw: object) -> str | None:
     try:
         return parse_state(raw)
     except (ValueError, TypeError):
@@ -88,20 +86,20 @@ def standardize(
     """The standard form of a property address, or None without a house number and street."""
     if not isinstance(street, str):
         return None
-    given_zip, given_state, given_city = _zip5(zip_code), _state(state), _city(city)
+    given_zip, given_state, given_city = zip5_of(zip_code), state_code(state), _city(city)
     text = tagger_text(street)
     if given_zip or given_state or given_city:
         text = without_repeated_place(text, given_city, given_state, given_zip, _STATE_NAMES)
     parts = parse_street(text)
     if parts is None:
         return None
-    zip5 = given_zip or _zip5(parts.zip_code)
-    state_code = given_state or _state(parts.state)
+    zip5 = given_zip or zip5_of(parts.zip_code)
+    state = given_state or state_code(parts.state)
     city_name = given_city or _city(parts.city)
     street_line = parts.street_line
     # Pub 28's designator-neutral "#" before each identifier: "123 MAIN ST # 4", "… # B # 8A".
     line1 = street_line + "".join(f" # {part}" for part in (parts.unit or "").split("-") if part)
-    area = zip5 or (f"{city_name}/{state_code}" if city_name and state_code else None)
+    area = zip5 or (f"{city_name}/{state}" if city_name and state else None)
     return StandardAddress(
         number=parts.number,
         predirectional=parts.predirectional,
@@ -110,7 +108,7 @@ def standardize(
         postdirectional=parts.postdirectional,
         unit=parts.unit,
         city=city_name,
-        state=state_code,
+        state=state,
         zip5=zip5,
         line1=line1,
         key=address_key(area, street_line, parts.unit),
