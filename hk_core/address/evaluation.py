@@ -14,8 +14,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from .parts import collect, standard_parts
+from .parts import standard_parts
 from .standard import StandardAddress, standardize, state_code, zip5_of
+from .tagged import collect
 from .text import clean_text, directional, tagger_text, token_word
 from .usps import DIRECTION_WORDS, SUFFIX_WORDS, SUFFIXES
 
