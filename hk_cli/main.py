@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -105,7 +104,8 @@ PARALLEL_IMPORT_BYTES = 8 * 1024 * 1024
 
 
 def run_import(kind: str, path: Path, fmt: Format, *, write_rejects: bool = True):
-    """Import a file with a progress bar; writes ``<file>.rejects.csv`` when rows are refused."""
+    """Import a file with a progress bar; writes ``<file>.rejects.csv`` (or ``.rejects.ndjson``)
+    when rows are refused."""
     import os
 
     import psycopg
@@ -129,13 +129,12 @@ def run_import(kind: str, path: Path, fmt: Format, *, write_rejects: bool = True
             result = intake.import_stage_events(conn, stream, fmt, progress=progress)
         else:
             result = intake.import_property_records(conn, stream, fmt, progress=progress)
-    rejects_path = path.with_name(path.name + ".rejects.csv")
-    if write_rejects and result.errors:
-        with rejects_path.open("w", newline="") as out:
-            writer = csv.writer(out)
-            writer.writerow(["row", "line", "field", "reason"])
-            for error in result.errors:
-                writer.writerow([error.row, error.line, error.field, error.reason])
+    from hk_core.intake.rejects import write_rejects_csv, write_rejects_ndjson
+
+    # The refused rows as sent, plus row, line and reasons: fixed in place, imported again.
+    rejects_path = path.with_name(f"{path.name}.rejects.{fmt}")
+    if write_rejects and result.rejects:
+        (write_rejects_csv if fmt == "csv" else write_rejects_ndjson)(rejects_path, result.rejects)
     elif write_rejects and rejects_path.exists():
         rejects_path.unlink()  # a clean re-import leaves no stale rejects behind
     return result, rejects_path

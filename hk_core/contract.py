@@ -9,15 +9,21 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    model_validator,
+)
 
 from hk_core.geo import parse_state, parse_zip
+from hk_core.numbers import money, number_range
 from hk_core.parsing import (
     choice,
     free_text,
     missing_to_none,
-    money,
-    number_range,
     parse_bool,
     parse_date,
     parse_datetime,
@@ -50,8 +56,12 @@ class ContractError(ValueError):
         self.field = field
 
 
-def _source(value: Any) -> str | None:
-    text = free_text(64)(value)
+_SOURCE_TEXT = free_text(64)
+_EXTERNAL_ID_TEXT = free_text(200, nulls=True)
+
+
+def _source(value: Any, info: ValidationInfo) -> str | None:
+    text = _SOURCE_TEXT(value, info)
     if text is None:
         return None
     code = slug(text)
@@ -60,10 +70,10 @@ def _source(value: Any) -> str | None:
     return code
 
 
-def _external_id(value: Any) -> str | None:
+def _external_id(value: Any, info: ValidationInfo) -> str | None:
     if isinstance(value, int) and not isinstance(value, bool):
         value = str(value)
-    text = free_text(200, nulls=True)(value)
+    text = _EXTERNAL_ID_TEXT(value, info)
     return text.strip() if text is not None else None
 
 
@@ -129,6 +139,17 @@ _LENIENT_CHOICES = {
 _LENIENT_FLAGS = ("consent_email", "consent_sms")
 
 
+def _one_line_address(street: str) -> bool:
+    """The whole address typed in the street line ("12 Main St, Austin, TX 78701"): it is kept
+    as sent, and enrichment reads the city, state and ZIP out of it (docs/enrichment.md)."""
+    from hk_core.address import standardize  # usaddress loads only for the lead that needs it
+
+    address = standardize(street)
+    return address is not None and (
+        address.zip5 is not None or bool(address.city and address.state)
+    )
+
+
 class LeadIn(BaseModel):
     """One lead as a form, a vendor or a list import sends it."""
 
@@ -192,8 +213,10 @@ class LeadIn(BaseModel):
             raise ContractError("email", "no contact: a lead needs an email or a phone")
         if self.property_street is None:
             raise ContractError("property_street", "required: the property's street address")
-        if self.property_zip is None and (
-            self.property_city is None or self.property_state is None
+        if (
+            self.property_zip is None
+            and (self.property_city is None or self.property_state is None)
+            and not _one_line_address(self.property_street)
         ):
             raise ContractError(
                 "property_zip",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from hk_core.parsing import missing_to_none, no_nul
+from hk_core.parsing import ascii_digits, missing_to_none, no_nul
 
 STATES = {
     "AL": "Alabama", "AK": "Alaska", "AZ": "Arizona", "AR": "Arkansas", "CA": "California",
@@ -23,7 +23,11 @@ STATES = {
 }  # fmt: skip
 _BY_NAME = {name.lower().replace(".", ""): code for code, name in STATES.items()}
 _BY_NAME.update({"washington dc": "DC", "d c": "DC", "virgin islands": "VI"})
-_ZIP_RE = re.compile(r"^(\d{3,5})(?:[-\s]?(\d{4}))?$")
+_ZIP_RE = re.compile(r"^([0-9]{3,5})(?:[-\s]?([0-9]{4}))?$")
+# Hyphen look-alikes word processors and phones put between ZIP and ZIP+4 ("60642—2534").
+_DASHES = str.maketrans(
+    dict.fromkeys("\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe63\uff0d", "-")
+)
 
 
 def parse_state(value: Any) -> str | None:
@@ -42,7 +46,8 @@ def parse_state(value: Any) -> str | None:
 
 
 def parse_zip(value: Any) -> str | None:
-    """'78701', '78701-1234', '787011234', and '2134' (a leading zero lost to a spreadsheet)."""
+    """'78701', '78701-1234', '787011234', '60642—2534', '11201.', and '2134' (a leading zero
+    lost to a spreadsheet). Only ASCII digits: '１２３' is refused, not stored."""
     value = missing_to_none(value)
     if value is None:
         return None
@@ -53,8 +58,12 @@ def parse_zip(value: Any) -> str | None:
     if not isinstance(value, str):
         raise ValueError(f"expected a ZIP code, got {type(value).__name__}")
     text = no_nul(value).strip()
+    if not text.isascii():
+        text = ascii_digits(text).translate(_DASHES)
     if text.endswith(".0"):  # spreadsheets turn ZIPs into floats
         text = text[:-2]
+    elif text.endswith("."):  # "11201." at the end of a typed address line
+        text = text[:-1]
     match = _ZIP_RE.match(text)
     if not match:
         raise ValueError(f"not a US ZIP code: {value[:40]!r}")

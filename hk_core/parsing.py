@@ -9,8 +9,9 @@ from __future__ import annotations
 import email.utils
 import re
 from datetime import UTC, date, datetime, timedelta, timezone
-from decimal import Decimal, InvalidOperation
 from typing import Any
+
+from pydantic import ValidationInfo
 
 _DATETIME_FORMATS = (
     "%m/%d/%Y %H:%M:%S",
@@ -47,11 +48,6 @@ _DATETIME_FORMATS = (
 _EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
 # Clocks of web forms and vendors drift; a day of slack keeps honest leads in.
 _FUTURE_SLACK = timedelta(days=1)
-_MONEY_RE = re.compile(
-    r"^(?:~|approx\.?|about|around)?\s*(?:usd|us\$)?\s*\$?\s*([0-9][0-9, ]*(?:\.[0-9]+)?|\.[0-9]+)"
-    r"\s*(k|m|mm|thousand|million|mil)?\.?\s*(?:usd|dollars)?\+?$",
-    re.IGNORECASE,
-)
 _TRUE = frozenset({
     "true", "t", "yes", "y", "1", "x", "on", "checked", "opt-in", "opted in", "opted-in",
     "opt in", "agree", "agreed", "accepted", "subscribed", "✓", "✔", "yes please",
@@ -65,12 +61,6 @@ NULL_TOKENS = frozenset({
     "n/a", "na", "none", "null", "nil", "nan", "-", "--", "---", "?", "??", "unk", "tbd",
     "not sure", "not provided", "not applicable", "#n/a", "n.a.", "(blank)", "blank",
 })  # fmt: skip
-_UNIT_RE = re.compile(
-    r"^(?:~|approx\.?|about|around)?\s*([0-9][0-9,]*(?:\.[0-9]+)?)\s*\+?\s*"
-    r"(?:bd|br|bds|bdrm|bdrms|bed|beds|bedrooms?|ba|bth|bath|baths|bathrooms?|"
-    r"sq\.?\s*ft\.?|sqft|sf|square\s+feet|sq\s+feet|ft2|yr|years?)?\.?$",
-    re.IGNORECASE,
-)
 
 
 def blank_to_none(value: Any) -> Any:
@@ -89,18 +79,35 @@ def missing_to_none(value: Any) -> Any:
     return value
 
 
+def ascii_digits(text: str) -> str:
+    """``text`` unchanged, or ValueError when it holds digits other than ASCII 0-9 (full-width,
+    Arabic-Indic, superscript, fractions such as ½ …): numbers, dates and ZIP codes are never
+    read from a mixture of scripts."""
+    if not text.isascii() and any(ch.isnumeric() and not ch.isascii() for ch in text):
+        raise ValueError(f"digits other than 0-9 in {text[:40]!r}; type it with 0-9")
+    return text
+
+
 def no_nul(value: str) -> str:
     if "\x00" in value:
         raise ValueError("contains a NUL byte")
     return value
 
 
+# Validation context of values read from CSV cells (``model_validate(..., context=CSV_CELLS)``);
+# recognised by identity, as it is asked for on every text field of every row.
+CSV_CELLS = {"csv_cells": True}
+
+
 def free_text(max_len: int, *, nulls: bool = False):
     """Free text (names, notes): kept byte for byte, only NUL and over-long values refused.
-    With ``nulls``, a placeholder such as "N/A" counts as not given."""
+    With ``nulls``, a placeholder such as "N/A" counts as not given, but only in a CSV cell
+    (validation context ``CSV_CELLS``): a spreadsheet has no other way to say "empty", while
+    JSON has null, so a JSON "Null" is a name (people are called Null)."""
 
-    def parse(value: Any) -> str | None:
-        value = missing_to_none(value) if nulls else blank_to_none(value)
+    def parse(value: Any, info: ValidationInfo) -> str | None:
+        csv_cell = nulls and info.context is CSV_CELLS
+        value = missing_to_none(value) if csv_cell else blank_to_none(value)
         if value is None:
             return None
         if not isinstance(value, str):
@@ -131,7 +138,9 @@ def parse_datetime(value: Any) -> datetime | None:
         parsed = _from_epoch(float(value))
     elif isinstance(value, str):
         text = no_nul(value).strip()
-        if text.isdigit() and len(text) in (10, 13):
+        if not text.isascii():
+            ascii_digits(text)
+        if text.isascii() and text.isdigit() and len(text) in (10, 13):
             parsed = _from_epoch(float(text))
         elif _EXCEL_SERIAL_RE.match(text):
             # Spreadsheets export dates as days since 1899-12-30.
@@ -201,74 +210,6 @@ def _from_epoch(seconds: float) -> datetime:
         return datetime.fromtimestamp(seconds, tz=UTC)
     except (OverflowError, OSError, ValueError) as exc:
         raise ValueError("epoch timestamp out of range") from exc
-
-
-def _number_text(value: Any) -> str | None:
-    value = missing_to_none(value)
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        raise ValueError("expected a number, got a boolean")
-    if isinstance(value, int | float | Decimal):
-        return str(value)
-    if not isinstance(value, str):
-        raise ValueError(f"expected a number, got {type(value).__name__}")
-    return no_nul(value).strip()
-
-
-def number_range(low: float, high: float, *, integer: bool):
-    """A count or measure: '3', '3.0', '1,850' and ' 2.5 ' are accepted, then range-checked."""
-
-    def parse(value: Any) -> int | float | None:
-        text = _number_text(value)
-        if text is None:
-            return None
-        try:
-            number = float(text.replace(",", ""))
-        except ValueError:
-            unit = _UNIT_RE.match(text)  # "3 beds", "1,850 sq ft", "2.5 baths", "3+"
-            if unit is None:
-                raise ValueError(f"not a number: {text[:40]!r}") from None
-            number = float(unit.group(1).replace(",", ""))
-        if number != number or number in (float("inf"), float("-inf")):
-            raise ValueError("not a finite number")
-        if integer:
-            if number != int(number):
-                raise ValueError(f"expected a whole number, got {text[:40]!r}")
-            number = int(number)
-        if not low <= number <= high:
-            raise ValueError(f"out of range: must be between {low:g} and {high:g}")
-        return number
-
-    return parse
-
-
-def money(high: float):
-    """Dollar amounts: '$250,000', '250000.00', '250k', '1.2M'; negative amounts refused."""
-
-    def parse(value: Any) -> Decimal | None:
-        text = _number_text(value)
-        if text is None:
-            return None
-        match = _MONEY_RE.match(text)
-        if not match:
-            if text.startswith("-"):
-                raise ValueError("out of range: must not be negative")
-            raise ValueError(f"not an amount of money: {text[:40]!r}")
-        try:
-            amount = Decimal(match.group(1).replace(",", "").replace(" ", ""))
-        except InvalidOperation:
-            raise ValueError(f"not an amount of money: {text[:40]!r}") from None
-        suffix = (match.group(2) or "").lower()
-        if suffix in ("k", "thousand"):
-            amount *= 1_000
-        elif suffix in ("m", "mm", "million", "mil"):
-            amount *= 1_000_000
-        if amount > Decimal(high):
-            raise ValueError(f"out of range: must be at most {high:,.0f}")
-        return amount.quantize(Decimal("0.01"))
-
-    return parse
 
 
 def parse_bool(value: Any) -> bool | None:

@@ -10,6 +10,40 @@ from functools import lru_cache
 import email_validator
 import phonenumbers
 
+# RFC 5321 section 4.5.3.1.1: a mailbox's local part is at most 64 octets. email-validator 2.x
+# does not check it, and no mail server delivers to a longer one.
+MAX_LOCAL_PART_OCTETS = 64
+
+
+def validated_email(
+    raw: str, *, check_deliverability: bool = False
+) -> email_validator.ValidatedEmail | None:
+    """email-validator's reading of an address (surrounding whitespace stripped), or None when
+    it is not one; a local part over 64 octets is not one."""
+    try:
+        result = email_validator.validate_email(
+            raw.strip(), check_deliverability=check_deliverability
+        )
+    except email_validator.EmailNotValidError:
+        return None
+    if len(result.local_part.encode("utf-8")) > MAX_LOCAL_PART_OCTETS:
+        return None
+    return result
+
+
+def valid_phone(raw: str, region: str) -> phonenumbers.PhoneNumber | None:
+    """The number phonenumbers reads, only when it is valid (an assigned range): "555-0142" is
+    a possible length but no number, and gets no E.164 form."""
+    try:
+        number = phonenumbers.parse(raw, region)
+    except phonenumbers.NumberParseException:
+        return None
+    # The default region's own metadata first: is_valid_number alone walks every region of a
+    # shared country code (25 for +1) before it answers.
+    if phonenumbers.is_valid_number_for_region(number, region):
+        return number
+    return number if phonenumbers.is_valid_number(number) else None
+
 
 @dataclass(frozen=True, slots=True)
 class ContactKeys:
@@ -44,20 +78,12 @@ class PiiHasher:
         return hmac.new(self._key, value.encode(), hashlib.sha256).hexdigest()
 
     def _normalize_email(self, raw: str) -> str | None:
-        try:
-            result = email_validator.validate_email(
-                raw.strip(), check_deliverability=self.check_deliverability
-            )
-        except email_validator.EmailNotValidError:
-            return None
-        return result.normalized
+        result = validated_email(raw, check_deliverability=self.check_deliverability)
+        return result.normalized if result is not None else None
 
     def _normalize_phone(self, raw: str) -> str | None:
-        try:
-            number = phonenumbers.parse(raw, self.default_region)
-        except phonenumbers.NumberParseException:
-            return None
-        if not phonenumbers.is_possible_number(number):
+        number = valid_phone(raw, self.default_region)
+        if number is None:
             return None
         return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 

@@ -24,6 +24,22 @@ class RawRecord:
     line: int  # physical line where the record starts (the CSV header is line 1)
     fields: dict[str, Any] | None
     error: tuple[str, str] | None = None  # (field, reason) when the row could not be read
+    # What was sent, for the rejects file: an NDJSON line's object or a line's text; for CSV,
+    # ``header`` is the header row as sent (one list shared by all rows) and the values are
+    # ``fields``' in column order, so a row is not sent twice to a worker process. Only when two
+    # headers fold to one name (or a row could not be split) are the values kept in ``sent``.
+    sent: list[str] | dict[str, Any] | str | None = None
+    header: list[str] | None = None
+
+    def sent_values(self) -> list[str] | dict[str, Any] | str | None:
+        if self.sent is None and self.header is not None and self.fields is not None:
+            return list(self.fields.values())
+        return self.sent
+
+    @property
+    def csv_cells(self) -> bool:
+        """From a CSV file, where placeholders such as "N/A" in a text column mean empty."""
+        return self.header is not None
 
 
 def detect_format(name: str | None, content_type: str | None = None) -> Format | None:
@@ -101,6 +117,8 @@ def read_csv(stream: BinaryIO) -> Iterator[RawRecord]:
         return
     columns = [header_name(c) for c in header]
     row = 0
+    sent_header = header
+    keep_values = len(set(columns)) != len(columns)
     start_line = lines.count + 1
     while True:
         try:
@@ -109,7 +127,8 @@ def read_csv(stream: BinaryIO) -> Iterator[RawRecord]:
             return
         except csv.Error as exc:
             row += 1
-            yield RawRecord(row, start_line, None, ("_record", f"unreadable CSV: {exc}"))
+            error = ("_record", f"unreadable CSV: {exc}")
+            yield RawRecord(row, start_line, None, error, None, sent_header)
             start_line = lines.count + 1
             continue
         if not values or all(v == "" for v in values):
@@ -119,14 +138,12 @@ def read_csv(stream: BinaryIO) -> Iterator[RawRecord]:
         if not _is_utf8(values):
             values = [_legacy_text(v) for v in values]
         if len(values) > len(columns):
-            yield RawRecord(
-                row,
-                start_line,
-                None,
-                ("_record", f"{len(values)} values for {len(columns)} columns"),
-            )
+            error = ("_record", f"{len(values)} values for {len(columns)} columns")
+            yield RawRecord(row, start_line, None, error, values, sent_header)
         else:
-            yield RawRecord(row, start_line, dict(zip(columns, values, strict=False)))
+            fields = dict(zip(columns, values, strict=False))
+            sent = values if keep_values else None
+            yield RawRecord(row, start_line, fields, None, sent, sent_header)
         start_line = lines.count + 1
 
 
@@ -173,12 +190,14 @@ def read_ndjson(stream: BinaryIO) -> Iterator[RawRecord]:
             decoder.decode(raw_line, final=True)
             value = orjson.loads(raw_line)
         except (UnicodeDecodeError, orjson.JSONDecodeError) as exc:
-            yield RawRecord(row, line_no, None, ("_record", f"not a JSON object: {exc}"))
+            text = raw_line.decode("utf-8", "replace").rstrip("\r\n")
+            yield RawRecord(row, line_no, None, ("_record", f"not a JSON object: {exc}"), text)
             continue
         if not isinstance(value, dict):
-            yield RawRecord(row, line_no, None, ("_record", "not a JSON object"))
+            text = raw_line.decode("utf-8").rstrip("\r\n")
+            yield RawRecord(row, line_no, None, ("_record", "not a JSON object"), text)
             continue
-        yield RawRecord(row, line_no, {header_name(k): v for k, v in value.items()})
+        yield RawRecord(row, line_no, {header_name(k): v for k, v in value.items()}, None, value)
 
 
 def read_records(stream: BinaryIO, fmt: Format) -> Iterator[RawRecord]:

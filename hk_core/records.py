@@ -11,6 +11,7 @@ import orjson
 from pydantic import BaseModel, ValidationError
 
 from hk_core.contract import ContractError, LeadIn
+from hk_core.parsing import CSV_CELLS
 from hk_core.pii import PiiHasher
 
 # Column order of app.leads rows written by intake (lead_id and ingested_at are defaults).
@@ -54,12 +55,15 @@ def row_errors(exc: ValidationError, row: int, line: int | None = None) -> list[
     return [RowError(row, field, reason, line) for field, reason in field_errors(exc)]
 
 
-def validate(model: type[BaseModel], raw: Any, row: int, line: int | None = None):
-    """``(model instance, [])`` or ``(None, [RowError, …])``."""
+def validate(
+    model: type[BaseModel], raw: Any, row: int, line: int | None = None, *, csv_cells: bool = False
+):
+    """``(model instance, [])`` or ``(None, [RowError, …])``. ``csv_cells``: the values are
+    CSV cells, where a placeholder ("N/A", "null") in a text column means empty."""
     if not isinstance(raw, dict):
         return None, [RowError(row, "_record", "expected an object of named fields", line)]
     try:
-        return model.model_validate(raw), []
+        return model.model_validate(raw, context=CSV_CELLS if csv_cells else None), []
     except ValidationError as exc:
         return None, row_errors(exc, row, line)
     except ContractError as exc:  # pragma: no cover - pydantic wraps these

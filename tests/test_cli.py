@@ -36,14 +36,24 @@ def test_leads_import_writes_rejects_and_fails(tmp_path, db):
     first = hk("leads", "import", str(path))
     assert first.returncode == 1, first.stderr
     assert "3 rows, 2 accepted, 1 rejected, 2 stored" in first.stdout
-    rejects = (tmp_path / "leads.csv.rejects.csv").read_text().splitlines()
-    assert rejects == [
-        "row,line,field,reason",
-        "2,3,email,no contact: a lead needs an email or a phone",
-    ]
+    rejects_path = tmp_path / "leads.csv.rejects.csv"
+    header, *rows = rejects_path.read_text().splitlines()
+    sent_header, sent_row = LEADS_CSV.splitlines()[0], LEADS_CSV.splitlines()[2]
+    assert header == sent_header + ",reject_row,reject_line,reject_reasons"
+    assert rows == [sent_row + ",2,3,email: no contact: a lead needs an email or a phone"]
     again = hk("leads", "import", str(path))
     assert "0 stored, 2 already there" in again.stdout
     assert db.execute("select count(*) from app.leads").fetchone()[0] == 2
+    # The rejects file is itself an import: fixed in place, it goes in as it is.
+    rejects_path.write_text(
+        rejects_path.read_text().replace(
+            "L-2,web_form,2025-01-02,,", "L-2,web_form,2025-01-02,b@x.com,"
+        )
+    )
+    fixed = hk("leads", "import", str(rejects_path))
+    assert fixed.returncode == 0, fixed.stdout
+    assert "1 rows, 1 accepted, 0 rejected, 1 stored" in fixed.stdout
+    assert db.execute("select count(*) from app.leads").fetchone()[0] == 3
 
 
 def test_events_and_reference_import(tmp_path, db):

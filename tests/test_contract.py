@@ -8,6 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from hk_core.contract import LeadIn, PropertyRecordIn, StageEventIn
+from hk_core.parsing import CSV_CELLS
 from hk_core.pii import PiiHasher
 from hk_core.records import field_errors
 
@@ -140,11 +141,23 @@ def test_placeholders_mean_not_given_not_bad():
     lead = LeadIn.model_validate({
         **GOOD, "bedrooms": "N/A", "asking_price": "-", "year_built": "?", "property_type": "none",
         "received_at": "n/a", "consent_email": "TBD", "first_name": "N/A",
-    })  # fmt: skip
+    }, context=CSV_CELLS)  # fmt: skip
     assert (lead.bedrooms, lead.asking_price, lead.year_built) == (None, None, None)
     assert lead.property_type is None and lead.received_at is None and lead.first_name is None
     # ...but a lead whose only contact is a placeholder has no contact.
-    assert "email" in errors_for(email="n/a", phone="none")
+    with pytest.raises(ValidationError) as info:
+        LeadIn.model_validate({**GOOD, "email": "n/a", "phone": "none"}, context=CSV_CELLS)
+    assert "email" in dict(field_errors(info.value))
+
+
+def test_null_like_text_is_text_in_json():
+    """People are called Null: only a CSV cell has no other way to say "empty"."""
+    lead = LeadIn.model_validate({**GOOD, "first_name": "NULL", "last_name": "None"})
+    assert (lead.first_name, lead.last_name) == ("NULL", "None")
+    csv_lead = LeadIn.model_validate({**GOOD, "first_name": "NULL"}, context=CSV_CELLS)
+    assert csv_lead.first_name is None
+    # A typed field has no value spelled "N/A", so there it means "not given" in JSON too.
+    assert LeadIn.model_validate({**GOOD, "bedrooms": "N/A"}).bedrooms is None
 
 
 @pytest.mark.parametrize(

@@ -19,7 +19,7 @@ from pipeline_fixtures import run_range
 from psycopg.rows import dict_row
 
 import hk_pipelines.defs.enrichment.assets as enrichment_assets
-from hk_core.enrichment.address import standardize
+from hk_core.address import standardize
 from hk_core.enrichment.facts import facts_from_record
 from hk_core.lake import PART_PATTERN, Lake
 from hk_pipelines.defs.common.resources import EnrichmentResource, LakeResource, PostgresResource

@@ -2,7 +2,7 @@
 county roll or a vendor (cached in Postgres), owner of record. Dagster assets call
 ``enrich_leads`` on a partition of leads; see docs/enrichment.md."""
 
-from hk_core.enrichment.address import StandardAddress, standardize
+from hk_core.address import StandardAddress, standardize
 from hk_core.enrichment.cache import CachedProvider, EnrichmentCache
 from hk_core.enrichment.email import EmailCheck, check_email
 from hk_core.enrichment.enrich import ENRICHED_FIELDS, EnrichmentStats, enrich_leads

@@ -8,7 +8,8 @@ from datetime import timedelta
 import orjson
 import psycopg
 
-from .address import StandardAddress
+from hk_core.address import StandardAddress
+
 from .facts import PropertyFacts
 from .providers import EnrichmentProvider
 

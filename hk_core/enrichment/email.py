@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
-import email_validator
 from disposable_email_domains import blocklist
+
+from hk_core.pii import validated_email
 
 # Mailboxes of a function, not of a person: a seller rarely answers from one.
 ROLE_LOCAL_PARTS = frozenset(
@@ -49,10 +50,9 @@ def is_role_local_part(local_part: str) -> bool:
 
 @lru_cache(maxsize=131_072)
 def _check(text: str) -> EmailCheck:
-    try:
-        # No DNS lookups: enrichment runs in batch and must not depend on the network.
-        result = email_validator.validate_email(text, check_deliverability=False)
-    except email_validator.EmailNotValidError:
+    # No DNS lookups: enrichment runs in batch and must not depend on the network.
+    result = validated_email(text, check_deliverability=False)
+    if result is None:
         return _INVALID
     domain = result.ascii_domain.lower()
     return EmailCheck(

@@ -8,7 +8,8 @@ from dataclasses import asdict, dataclass
 from decimal import Decimal
 from typing import Any
 
-from .address import StandardAddress, standardize
+from hk_core.address import StandardAddress, standardize
+
 from .email import check_email
 from .facts import PropertyFacts
 from .owner import is_owner_of_record, owner_match_score

@@ -9,7 +9,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from .address import StandardAddress, clean_text, standardize
+from hk_core.address import StandardAddress, clean_text, standardize
 
 _MONEY = ("assessed_value", "estimated_value", "last_sale_price", "mortgage_balance_estimate",
           "equity")  # fmt: skip

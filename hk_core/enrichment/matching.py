@@ -14,8 +14,8 @@ from typing import Generic, TypeVar
 
 from rapidfuzz import fuzz
 
-from .address import StandardAddress
-from .usps import SUFFIX_WORDS
+from hk_core.address import StandardAddress
+from hk_core.address.usps import SUFFIX_WORDS
 
 Item = TypeVar("Item")
 FUZZY_MIN_SCORE = 88.0  # one typo in a short street name still passes; a different name does not

@@ -9,6 +9,8 @@ from typing import Literal
 import phonenumbers
 from phonenumbers import PhoneNumberType, geocoder
 
+from hk_core.pii import valid_phone
+
 LineType = Literal["mobile", "landline", "voip", "fixed_or_mobile", "toll_free", "other", "unknown"]
 _LINE_TYPES: dict[int, LineType] = {
     PhoneNumberType.MOBILE: "mobile",
@@ -37,17 +39,11 @@ _INVALID = PhoneCheck(None, False, "unknown", None, None)
 
 @lru_cache(maxsize=131_072)
 def _check(text: str, default_region: str) -> PhoneCheck:
-    try:
-        number = phonenumbers.parse(text, default_region)
-    except phonenumbers.NumberParseException:
+    number = valid_phone(text, default_region)
+    if number is None:  # "555-0142" has a possible length but is no number: no E.164 form
         return _INVALID
-    if not phonenumbers.is_possible_number(number):
-        return _INVALID
-    e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-    if not phonenumbers.is_valid_number(number):
-        return PhoneCheck(e164, False, "unknown", None, None)
     return PhoneCheck(
-        e164=e164,
+        e164=phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164),
         is_valid=True,
         line_type=_LINE_TYPES.get(phonenumbers.number_type(number), "other"),
         region=phonenumbers.region_code_for_number(number),

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from .address import StandardAddress
+from hk_core.address import StandardAddress
+
 from .facts import PropertyFacts
 from .reference import ReferenceDataProvider
 from .vendor import HttpVendorProvider, VendorRequestError, VendorUnavailable

@@ -9,7 +9,8 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
-from .address import StandardAddress, standardize
+from hk_core.address import StandardAddress, standardize
+
 from .facts import PropertyFacts, facts_from_record
 from .matching import CountyIndex, house_number, matcher
 

@@ -12,7 +12,8 @@ from typing import Any
 
 import httpx
 
-from .address import StandardAddress
+from hk_core.address import StandardAddress
+
 from .facts import PropertyFacts
 
 BATCH_SIZE = 100

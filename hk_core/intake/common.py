@@ -8,6 +8,7 @@ from typing import Any
 
 import psycopg
 
+from hk_core.intake.rejects import RejectedRow
 from hk_core.readers import RawRecord
 from hk_core.records import RowError, validate
 
@@ -26,10 +27,16 @@ class ImportResult:
     duplicates: int = 0
     errors: list[RowError] = field(default_factory=list)
     errors_truncated: bool = False
+    rejects: list[RejectedRow] = field(default_factory=list)  # the refused rows as sent
 
-    def reject(self, errors: Iterable[RowError]) -> None:
+    def reject(self, errors: Sequence[RowError], record: RawRecord | None = None) -> None:
+        self.reject_row(RejectedRow.of(record, errors))
+
+    def reject_row(self, rejected: RejectedRow) -> None:
         self.rejected += 1
-        for error in errors:
+        if len(self.rejects) < MAX_ERRORS_KEPT:
+            self.rejects.append(rejected)
+        for error in rejected.errors:
             if len(self.errors) < MAX_ERRORS_KEPT:
                 self.errors.append(error)
             else:
@@ -37,6 +44,7 @@ class ImportResult:
 
     def as_dict(self, max_errors: int | None = None) -> dict[str, Any]:
         shown = self.errors if max_errors is None else self.errors[:max_errors]
+        rejects = self.rejects if max_errors is None else self.rejects[:max_errors]
         return {
             "rows": self.rows,
             "accepted": self.accepted,
@@ -45,23 +53,27 @@ class ImportResult:
             "duplicates": self.duplicates,
             "errors": [e.as_dict() for e in shown],
             "errors_truncated": self.errors_truncated or len(shown) < len(self.errors),
+            "rejects": [r.as_dict() for r in rejects],
         }
 
 
 def batches(records: Iterable[RawRecord], model, result: ImportResult, build, progress):
-    """Validate records and yield lists of (row, line, db row) of at most BATCH_ROWS."""
-    batch: list[tuple[int, int, tuple]] = []
+    """Validate records and yield lists of (record, db row) of at most BATCH_ROWS (the record
+    for a rejects file, should the database refuse the row)."""
+    batch: list[tuple[RawRecord, tuple]] = []
     for record in records:
         result.rows += 1
         if record.error is not None:
-            result.reject([RowError(record.row, *record.error, line=record.line)])
+            result.reject([RowError(record.row, *record.error, line=record.line)], record)
         else:
-            instance, errors = validate(model, record.fields, record.row, record.line)
+            instance, errors = validate(
+                model, record.fields, record.row, record.line, csv_cells=record.csv_cells
+            )
             if errors:
-                result.reject(errors)
+                result.reject(errors, record)
             else:
                 result.accepted += 1
-                batch.append((record.row, record.line, build(instance, record.fields)))
+                batch.append((record, build(instance, record.fields)))
         if len(batch) >= BATCH_ROWS:
             yield batch
             batch = []

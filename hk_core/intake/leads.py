@@ -15,6 +15,7 @@ import psycopg
 from hk_core.contract import LeadIn
 from hk_core.intake import common
 from hk_core.intake.common import ImportResult, Progress
+from hk_core.intake.rejects import RejectedRow
 from hk_core.pii import PiiHasher
 from hk_core.readers import Format, RawRecord, read_records
 from hk_core.records import LEAD_INSERT_COLUMNS, LeadRecordBuilder, RowError, validate
@@ -51,7 +52,7 @@ class _LeadChunkResult:
     copy_data: bytes
     rows: int
     accepted: int
-    errors: list[list[RowError]]
+    rejects: list[RejectedRow]
 
 
 _worker_builder: LeadRecordBuilder | None = None
@@ -68,18 +69,21 @@ def _validate_lead_chunk(records: list[RawRecord]) -> _LeadChunkResult:
     builder, now = _worker_builder, _worker_now
     assert builder is not None
     lines: list[str] = []
-    errors: list[list[RowError]] = []
+    rejects: list[RejectedRow] = []
     for record in records:
         if record.error is not None:
-            errors.append([RowError(record.row, *record.error, line=record.line)])
+            error = RowError(record.row, *record.error, line=record.line)
+            rejects.append(RejectedRow.of(record, [error]))
             continue
-        lead, row_errors = validate(LeadIn, record.fields, record.row, record.line)
+        lead, row_errors = validate(
+            LeadIn, record.fields, record.row, record.line, csv_cells=record.csv_cells
+        )
         if row_errors:
-            errors.append(row_errors)
+            rejects.append(RejectedRow.of(record, row_errors))
             continue
         lines.append(copy_text(builder.row(lead, lead.warnings(record.fields), now)))  # type: ignore[union-attr,arg-type]
     return _LeadChunkResult("".join(lines).encode("utf-8", "surrogateescape"), len(records),
-                            len(lines), errors)  # fmt: skip
+                            len(lines), rejects)  # fmt: skip
 
 
 def _chunks(records: Iterable[RawRecord], size: int) -> Iterator[list[RawRecord]]:
@@ -153,8 +157,8 @@ def import_leads(
     for chunk in results:
         result.rows += chunk.rows
         result.accepted += chunk.accepted
-        for errors in chunk.errors:
-            result.reject(errors)
+        for rejected in chunk.rejects:
+            result.reject_row(rejected)
         if chunk.accepted:
             copy_buffer.append(chunk.copy_data)
             pending_rows += chunk.accepted

@@ -32,7 +32,7 @@ def import_stage_events(
         with conn.transaction():
             copy_into_staging(
                 conn, "incoming_events", _EVENT_COLUMNS,
-                ((row, line, *values) for row, line, values in batch),
+                ((record.row, record.line, *values) for record, values in batch),
             )  # fmt: skip
             resolved = conn.execute(
                 """
@@ -66,6 +66,7 @@ def import_stage_events(
             ).fetchone()
             assert resolved is not None
             result.stored += resolved[0]
+            by_row = {record.row: record for record, _ in batch}
             for row, line, n_matches in resolved[1]:
                 reason = (
                     f"external_id matches {n_matches} leads; give source as well"
@@ -73,7 +74,7 @@ def import_stage_events(
                     else "no such lead"
                 )
                 result.accepted -= 1
-                result.reject([RowError(row, "lead_id", reason, line)])
+                result.reject([RowError(row, "lead_id", reason, line)], by_row.get(row))
     result.duplicates = result.accepted - result.stored
     return result
 
@@ -103,7 +104,7 @@ def import_property_records(
         with conn.transaction():
             copy_into_staging(
                 conn, "incoming_properties", ("_row", *_PROPERTY_COLUMNS),
-                ((row, *values) for row, _, values in batch),
+                ((record.row, *values) for record, values in batch),
             )  # fmt: skip
             # The last row for an APN in a file wins; unchanged records are not rewritten.
             cur = conn.execute(

@@ -12,7 +12,7 @@ import psycopg
 from fastapi import APIRouter, Header, HTTPException, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from psycopg.rows import dict_row
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from hk_core.contract import Lead, LeadCreated, LeadIn
 from hk_core.intake import import_leads
@@ -156,6 +156,24 @@ class BulkRowError(BaseModel):
     reason: str
 
 
+class BulkReason(BaseModel):
+    field: str
+    reason: str
+
+
+class BulkRejectedRow(BaseModel):
+    """A refused row as it was sent, to be fixed and sent again."""
+
+    row: int
+    line: int | None
+    record: dict[str, Any] | None = Field(
+        description="The row as sent, by the sender's column names (CSV) or keys (NDJSON); "
+        "null when the line could not be read as a row"
+    )
+    original_line: str | None = Field(description="The line's text when it was no JSON object")
+    reasons: list[BulkReason]
+
+
 class BulkResult(BaseModel):
     rows: int
     accepted: int
@@ -164,6 +182,9 @@ class BulkResult(BaseModel):
     duplicates: int
     errors: list[BulkRowError]
     errors_truncated: bool
+    rejects: list[BulkRejectedRow] = Field(
+        description="Every refused row (up to the same limit as errors) with all its reasons"
+    )
 
 
 _BULK_BODY = {

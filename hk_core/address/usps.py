@@ -98,6 +98,7 @@ UNIT_DESIGNATORS = frozenset(
     {
         "#", "APT", "APARTMENT", "UNIT", "STE", "SUITE", "BLDG", "BUILDING", "FL", "FLOOR",
         "RM", "ROOM", "LOT", "SPC", "SPACE", "TRLR", "TRAILER", "DEPT", "OFC", "OFFICE",
-        "PH", "PENTHOUSE", "NO", "NUMBER",
+        "PH", "PENTHOUSE", "NO", "NUMBER", "DEPARTMENT", "BSMT", "BASEMENT", "HNGR", "HANGAR",
+        "BLG", "BLD", "FLR",
     }
 )  # fmt: skip
