@@ -6,13 +6,17 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import psycopg
 import pyarrow as pa
 
 from hk_core.db import ensure_database, with_database
 from hk_core.migrate import upgrade
+from hk_core.settings import Settings
+from hk_pipelines.defs.common.resources import MlflowResource
 from ml.data import write_arrow
+from ml.registry import artifact_root, tracking_uri
 from ml.synthetic import synthetic_feature_table
 
 
@@ -39,3 +43,34 @@ def synthetic_marts_database(
         with psycopg.connect(server_url, autocommit=True) as conn:
             for db in (name, f"{name}_mlflow"):
                 conn.execute(f'drop database if exists "{db}" with (force)')
+
+
+@contextmanager
+def scored_marts_database(
+    server_url: str,
+    prefix: str,
+    home: Path,
+    *,
+    n_leads: int,
+    seed: int,
+    book: pa.Table | None = None,
+    closed_every: int | None = 10,
+) -> Iterator[tuple[str, MlflowResource]]:
+    """``synthetic_marts_database`` plus what the Dagster model assets need: the open-lead
+    table (every ``closed_every``-th lead closed, so the rescoring skips it; None: all open)
+    and an MLflow store next to the database, with its artifacts under ``home``."""
+    with synthetic_marts_database(server_url, prefix, n_leads, seed, book=book) as url:
+        is_open = "true" if closed_every is None else f"lead_id % {int(closed_every)} <> 0"
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("create schema intermediate")
+            conn.execute(
+                "create table intermediate.int_lead_outcomes as "
+                f"select lead_id, {is_open} as is_open from marts.lead_features"
+            )
+        settings = Settings(database_url=url, home=home)
+        yield (
+            url,
+            MlflowResource(
+                tracking_uri=tracking_uri(settings), artifact_root=artifact_root(settings)
+            ),
+        )

@@ -9,18 +9,18 @@ import numpy as np
 import psycopg
 import pyarrow as pa
 import pytest
-from ml_fixtures import synthetic_marts_database
+from ml_fixtures import scored_marts_database
 
 from hk_core.apikeys import create_api_key
 from hk_core.features import LABEL
 from hk_core.settings import Settings
-from hk_pipelines.defs.common.resources import MlflowResource, PostgresResource
+from hk_pipelines.defs.common.resources import PostgresResource
 from hk_pipelines.defs.ml.assets import champion_gate, lead_conversion_model, lead_scores
 from ml.evaluation import evaluate
 from ml.gate import evaluate_gate
 from ml.linear import LinearModel
 from ml.model_files import load_model_dir, save_model_files
-from ml.registry import CHAMPION, KIND_TAG, MODEL_NAME, artifact_root, configure, tracking_uri
+from ml.registry import CHAMPION, KIND_TAG, MODEL_NAME, configure
 from ml.synthetic import synthetic_feature_table
 from ml.training import labels, train_baseline, train_xgboost
 from ml.workflow import split
@@ -116,20 +116,10 @@ def test_the_better_candidate_needs_the_margin_over_a_champion():
 
 @pytest.fixture(scope="module")
 def linear_db(server_url, tmp_path_factory):
-    with synthetic_marts_database(
-        server_url, "hk_champion", N_LEADS, 0, book=linear_book(N_LEADS, 3)
-    ) as url:
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute("create schema intermediate")
-            conn.execute(
-                "create table intermediate.int_lead_outcomes as "
-                "select lead_id, lead_id % 10 <> 0 as is_open from marts.lead_features"
-            )
-        home = tmp_path_factory.mktemp("champion-home")
-        settings = Settings(database_url=url, home=home)
-        store = MlflowResource(
-            tracking_uri=tracking_uri(settings), artifact_root=artifact_root(settings)
-        )
+    home = tmp_path_factory.mktemp("champion-home")
+    with scored_marts_database(
+        server_url, "hk_champion", home, n_leads=N_LEADS, seed=0, book=linear_book(N_LEADS, 3)
+    ) as (url, store):
         yield url, store, home
 
 

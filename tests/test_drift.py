@@ -8,16 +8,15 @@ import numpy as np
 import psycopg
 import pyarrow as pa
 import pytest
-from ml_fixtures import synthetic_marts_database
+from ml_fixtures import scored_marts_database
 
-from hk_core.settings import Settings
-from hk_pipelines.defs.common.resources import MlflowResource, PostgresResource
+from hk_pipelines.defs.common.resources import PostgresResource
 from hk_pipelines.defs.ml.assets import champion_gate, lead_conversion_model, lead_scores
 from hk_pipelines.defs.ml.checks import champion_drift_checks
 from hk_pipelines.defs.ml.sensors import drift_errors, drift_retraining
 from ml.drift import Bins, categorical_bins, numeric_bins, population_stability
 from ml.monitoring import DRIFT_EXPERIMENT
-from ml.registry import artifact_root, configure, tracking_uri
+from ml.registry import configure
 
 N_LEADS = 20_000
 FAST = {"nthread": 1, "max_depth": 3, "learning_rate": 0.1}
@@ -46,18 +45,11 @@ def test_psi_is_zero_for_the_same_population_and_large_for_a_shifted_one():
 
 @pytest.fixture(scope="module")
 def drift_db(server_url, tmp_path_factory):
-    with synthetic_marts_database(server_url, "hk_drift", N_LEADS, 7) as url:
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute("create schema intermediate")
-            conn.execute(
-                "create table intermediate.int_lead_outcomes as "
-                "select lead_id, true as is_open from marts.lead_features"
-            )
-        settings = Settings(database_url=url, home=tmp_path_factory.mktemp("drift-home"))
-        store = MlflowResource(
-            tracking_uri=tracking_uri(settings), artifact_root=artifact_root(settings)
-        )
-        yield url, store
+    home = tmp_path_factory.mktemp("drift-home")
+    with scored_marts_database(
+        server_url, "hk_drift", home, n_leads=N_LEADS, seed=7, closed_every=None
+    ) as db:
+        yield db
 
 
 def _checks(result: dg.ExecuteInJobResult) -> dict[str, dg.AssetCheckEvaluation]:

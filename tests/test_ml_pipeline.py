@@ -8,13 +8,12 @@ import dagster as dg
 import numpy as np
 import psycopg
 import pytest
-from ml_fixtures import synthetic_marts_database
+from ml_fixtures import scored_marts_database
 
 from hk_core.features import KEY_COLUMNS
-from hk_core.settings import Settings
-from hk_pipelines.defs.common.resources import MlflowResource, PostgresResource
+from hk_pipelines.defs.common.resources import PostgresResource
 from hk_pipelines.defs.ml.assets import champion_gate, lead_conversion_model, lead_scores
-from ml.registry import CHALLENGER, CHAMPION, MODEL_NAME, artifact_root, configure, tracking_uri
+from ml.registry import CHALLENGER, CHAMPION, MODEL_NAME, configure
 
 N_LEADS = 6_000
 FAST = {"nthread": 1, "max_depth": 3, "learning_rate": 0.1}
@@ -22,20 +21,11 @@ FAST = {"nthread": 1, "max_depth": 3, "learning_rate": 0.1}
 
 @pytest.fixture(scope="module")
 def ml_db(server_url, tmp_path_factory):
-    """A database with marts.lead_training_set / marts.lead_features and the open-lead table."""
-    with synthetic_marts_database(server_url, "hk_mltest", N_LEADS, 11) as url:
-        with psycopg.connect(url, autocommit=True) as conn:
-            # every tenth lead has closed: the rescoring skips it
-            conn.execute("create schema intermediate")
-            conn.execute(
-                "create table intermediate.int_lead_outcomes as "
-                "select lead_id, lead_id % 10 <> 0 as is_open from marts.lead_features"
-            )
-        settings = Settings(database_url=url, home=tmp_path_factory.mktemp("ml-home"))
-        store = MlflowResource(
-            tracking_uri=tracking_uri(settings), artifact_root=artifact_root(settings)
-        )
-        yield url, store
+    """A database with marts.lead_training_set / marts.lead_features and the open-lead table
+    (every tenth lead closed: the rescoring skips it)."""
+    home = tmp_path_factory.mktemp("ml-home")
+    with scored_marts_database(server_url, "hk_mltest", home, n_leads=N_LEADS, seed=11) as db:
+        yield db
 
 
 def _run(assets, url, store, instance, run_config=None, raise_on_error=True):
