@@ -20,7 +20,7 @@ from hk_pipelines.defs.enrichment.assets import enriched_leads
 from hk_pipelines.defs.intake.assets import lead_stage_events, raw_leads
 from hk_pipelines.defs.marts.assets import dbt_daily_models, dbt_models
 from hk_pipelines.defs.ml.assets import champion_gate, lead_conversion_model, lead_scores
-from hk_pipelines.defs.ml.checks import champion_drift_checks
+from hk_pipelines.defs.ml.checks import FEATURE_DRIFT, SCORE_DRIFT, champion_drift_checks
 from hk_pipelines.defs.quality.checks import enriched_leads_expectations, raw_leads_expectations
 from hk_pipelines.defs.warehouse.assets import warehouse_enriched_leads, warehouse_lead_stage_events
 
@@ -188,7 +188,7 @@ def train_and_score(instance: dg.DagsterInstance) -> list[PipelineRun]:
         drift = "; ".join(
             f"{e.check_name} {'ok' if e.passed else e.severity.value.lower()}: {e.description}"
             for e in scoring.get_asset_check_evaluations()
-            if e.check_name in ("feature_drift", "score_drift")
+            if e.check_name in (FEATURE_DRIFT, SCORE_DRIFT)
         )
         runs.append(PipelineRun("scoring", None, None, scoring.run_id, scoring.success, note=drift))
     return runs

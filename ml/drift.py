@@ -14,7 +14,7 @@ model was not trained on.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -112,17 +112,17 @@ def numeric_bins(values: pa.ChunkedArray | pa.Array | np.ndarray, n_bins: int = 
         if present.size
         else np.zeros(0)
     )
-    probe = Bins("numeric", tuple(edges.tolist()), (), (), len(x))
-    counts = probe.counts(x)
-    shares = counts / max(len(x), 1)
-    return Bins("numeric", probe.edges, (), tuple(shares.tolist()), len(x))
+    return _with_shares(Bins("numeric", tuple(edges.tolist()), (), (), len(x)), x)
 
 
 def categorical_bins(values: pa.ChunkedArray | pa.Array, levels: Sequence[str]) -> Bins:
-    probe = Bins("categorical", (), tuple(levels), (), len(values))
-    counts = probe.counts(values)
-    shares = counts / max(len(values), 1)
-    return Bins("categorical", (), probe.levels, tuple(shares.tolist()), len(values))
+    return _with_shares(Bins("categorical", (), tuple(levels), (), len(values)), values)
+
+
+def _with_shares(bins: Bins, values: pa.ChunkedArray | pa.Array | np.ndarray) -> Bins:
+    """``bins`` with the share of ``values`` in each bin as its reference."""
+    shares = bins.counts(values) / max(bins.n, 1)
+    return replace(bins, shares=tuple(shares.tolist()))
 
 
 def drift_reference(

@@ -57,11 +57,17 @@ class GateOutcome:
 
     def summary(self) -> str:
         """One line for a person: which model is champion and why."""
-        if self.champion_version is None:
-            return f"no champion: {self.decision.reason}"
-        kind = KIND_NAMES.get(self.champion_kind or "", self.champion_kind or "model")
-        verb = "promoted" if self.decision.promote else "kept"
-        return f"champion v{self.champion_version} ({kind}) {verb}: {self.decision.reason}"
+        return champion_summary(
+            self.champion_version, self.champion_kind, self.decision.promote, self.decision.reason
+        )
+
+
+def champion_summary(version: str | None, kind: str | None, promoted: bool, reason: str) -> str:
+    """ "champion v2 (logistic baseline) promoted: <the gate's reason>", or why there is none."""
+    if version is None:
+        return f"no champion: {reason}"
+    kind_name = KIND_NAMES.get(kind or "", kind or "model")
+    return f"champion v{version} ({kind_name}) {'promoted' if promoted else 'kept'}: {reason}"
 
 
 @dataclass(frozen=True)
@@ -76,8 +82,7 @@ class TrainingResult:
 
 def champion_line(client: MlflowClient, model_name: str = MODEL_NAME) -> str:
     """The registry's last gate decision in one line: which model is champion and why."""
-    model = client.get_registered_model(model_name)
-    champion = model.aliases.get(CHAMPION)
+    champion, kind = _champion(client, model_name)
     judged = [
         v for v in client.search_model_versions(f"name = '{model_name}'")
         if "gate.reason" in v.tags and v.tags.get(KIND_TAG, "xgboost") == "xgboost"
@@ -85,12 +90,12 @@ def champion_line(client: MlflowClient, model_name: str = MODEL_NAME) -> str:
     if not judged:
         return "no gate decision yet" if champion is None else f"champion v{champion}"
     last = max(judged, key=lambda v: int(v.version))
-    promoted = last.tags.get("gate.promoted") == "true"
-    if champion is None:
-        return f"no champion: {last.tags['gate.reason']}"
-    kind = client.get_model_version(model_name, str(champion)).tags.get(KIND_TAG, "xgboost")
-    verb = "promoted" if promoted else "kept"
-    return f"champion v{champion} ({KIND_NAMES.get(kind, kind)}) {verb}: {last.tags['gate.reason']}"
+    return champion_summary(
+        champion,
+        kind,
+        last.tags.get("gate.promoted") == "true",
+        last.tags["gate.reason"],
+    )
 
 
 def load_training_set(conninfo: str, relation: str = TRAINING_SET) -> pa.Table:
@@ -205,8 +210,14 @@ def gate_challenger(
     if decision.promotes_baseline:
         promoted = register_baseline(uri, str(version.run_id), model_name)
     record_decision(uri, decision, challenger.version, model_name, promoted_version=promoted)
-    now = client.get_registered_model(model_name).aliases.get(CHAMPION)
-    kind = None
-    if now is not None:
-        kind = client.get_model_version(model_name, str(now)).tags.get(KIND_TAG, "xgboost")
-    return GateOutcome(decision, challenger.version, None if now is None else str(now), kind)
+    return GateOutcome(decision, challenger.version, *_champion(client, model_name))
+
+
+def _champion(client: MlflowClient, model_name: str) -> tuple[str | None, str | None]:
+    """(version, kind) of the champion now, or (None, None). Versions logged before kinds
+    were tagged are XGBoost."""
+    version = client.get_registered_model(model_name).aliases.get(CHAMPION)
+    if version is None:
+        return None, None
+    tags = client.get_model_version(model_name, str(version)).tags
+    return str(version), tags.get(KIND_TAG, "xgboost")

@@ -30,6 +30,11 @@ PARSE_CACHE_SIZE = 262_144
 _ROAD_TYPES = {"HWY", "RTE", "FWY", "EXPY"}
 
 
+def street_line_of(*parts: str | None) -> str:
+    """Number, directionals, name and suffix joined: the building's line, without the unit."""
+    return " ".join(p for p in parts if p)
+
+
 @dataclass(frozen=True, slots=True)
 class StreetParts:
     """The standardised parts of one street line, before the city, state and ZIP."""
@@ -48,9 +53,9 @@ class StreetParts:
     @property
     def street_line(self) -> str:
         """Number, directionals, name and suffix: the building, without the unit."""
-        parts = (self.number, self.predirectional, self.street_name, self.suffix,
-                 self.postdirectional)  # fmt: skip
-        return " ".join(p for p in parts if p)
+        return street_line_of(
+            self.number, self.predirectional, self.street_name, self.suffix, self.postdirectional
+        )
 
 
 @lru_cache(maxsize=PARSE_CACHE_SIZE)

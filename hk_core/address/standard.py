@@ -12,7 +12,7 @@ from functools import lru_cache
 
 from hk_core.geo import STATES, parse_state, parse_zip
 
-from .parts import PARSE_CACHE_SIZE, parse_street
+from .parts import PARSE_CACHE_SIZE, parse_street, street_line_of
 from .text import clean_text, tagger_text, without_repeated_place
 
 _STATE_NAMES = {name.upper().replace(".", "") for name in STATES.values()}
@@ -35,18 +35,22 @@ class StandardAddress:
     @property
     def street_line(self) -> str:
         """The building's line: ``line1`` without the unit."""
-        parts = (self.number, self.predirectional, self.street_name, self.suffix,
-                 self.postdirectional)  # fmt: skip
-        return " ".join(p for p in parts if p)
+        return street_line_of(
+            self.number, self.predirectional, self.street_name, self.suffix, self.postdirectional
+        )
 
     @property
     def area(self) -> str | None:
-        """Where the street is: the ZIP when known, else "CITY/ST"; None when neither."""
-        if self.zip5:
-            return self.zip5
-        if self.city and self.state:
-            return f"{self.city}/{self.state}"
-        return None
+        return area_of(self.zip5, self.city, self.state)
+
+
+def area_of(zip5: str | None, city: str | None, state: str | None) -> str | None:
+    """Where a street is: the ZIP when known, else "CITY/ST"; None when neither."""
+    if zip5:
+        return zip5
+    if city and state:
+        return f"{city}/{state}"
+    return None
 
 
 def zip5_of(raw: object) -> str | None:
@@ -99,7 +103,6 @@ def standardize(
     street_line = parts.street_line
     # Pub 28's designator-neutral "#" before each identifier: "123 MAIN ST # 4", "… # B # 8A".
     line1 = street_line + "".join(f" # {part}" for part in (parts.unit or "").split("-") if part)
-    area = zip5 or (f"{city_name}/{state}" if city_name and state else None)
     return StandardAddress(
         number=parts.number,
         predirectional=parts.predirectional,
@@ -111,5 +114,5 @@ def standardize(
         state=state,
         zip5=zip5,
         line1=line1,
-        key=address_key(area, street_line, parts.unit),
+        key=address_key(area_of(zip5, city_name, state), street_line, parts.unit),
     )
