@@ -21,7 +21,7 @@ from orchestrator.quiet_hours import (
     next_allowed,
     zones_for,
 )
-from orchestrator.us_time_zones import CONTIGUOUS_US
+from orchestrator.us_time_zones import CONTIGUOUS_US, STATE_ZONES, ZIP_ZONES
 
 HOURS = QuietHours()
 CHICAGO = ZoneInfo("America/Chicago")
@@ -179,6 +179,13 @@ def test_florida_ends_at_20_00_by_statute_and_configured_states_narrow_too():
     assert configured.window_for("TX") == DEFAULT_WINDOW
 
 
+def test_an_empty_config_is_the_shipped_hours():
+    shipped = QuietHours.from_config({})
+    for state in (None, "FL", "OK", "MD", "TX"):
+        assert shipped.window_for(state) == HOURS.window_for(state)
+    assert HOURS.window_for("OK") == Window(time(8), time(20))
+
+
 def test_an_unknown_state_gets_the_strictest_state_window():
     new_york_phone = zones_for(state=None, zip_code=None, phone_e164="+12125550100")
     evening = local("America/New_York", 2026, 1, 15, 20, 30)
@@ -208,6 +215,15 @@ def test_the_property_address_wins_over_the_phone():
 )
 def test_zip_prefixes_narrow_split_states(state, zip_code, names):
     assert zones_for(state=state, zip_code=zip_code, phone_e164=None).names == names
+
+
+def test_every_zip_entry_narrows_its_state_to_zones_the_state_has():
+    for state, table in ZIP_ZONES.items():
+        for prefix, names in table.items():
+            assert len(prefix) in (3, 5) and prefix.isdigit(), (state, prefix)
+            assert set(names) < set(STATE_ZONES[state]), (state, prefix)
+    for state, names in STATE_ZONES.items():
+        assert Zones(names, "address").names == names, state  # every name loads
 
 
 def test_unknown_everything_means_every_contiguous_zone():
