@@ -9,6 +9,8 @@ from typing import Annotated
 import typer
 
 from hk_cli.lake import lake_app
+from hk_cli.operations import suppressions_app
+from hk_cli.operations import worker as worker_command
 from hk_cli.pipeline import pipeline_app
 from hk_cli.pipeline import ui as pipeline_ui
 from hk_core.readers import Format
@@ -29,6 +31,8 @@ app.add_typer(reference_app, name="reference")
 app.add_typer(pipeline_app, name="pipeline")
 app.add_typer(lake_app, name="lake")
 app.command("ui")(pipeline_ui)
+app.command("worker")(worker_command)
+app.add_typer(suppressions_app, name="suppressions")
 reference_app.add_typer(reference_import_app, name="import")
 
 FormatOption = Annotated[

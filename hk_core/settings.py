@@ -68,6 +68,30 @@ class Settings(BaseSettings):
     )
     sentry_dsn: SecretStr | None = None
 
+    # Operations (orchestrator/): automations, channels, the worker (docs/workflow.md).
+    automations_file: Path | None = Field(
+        default=None, description="Automation rules (YAML); unset: orchestrator/automations.yaml."
+    )
+    public_base_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="Where the API is reached from outside: unsubscribe links, SMS callbacks.",
+    )
+    smtp_url: SecretStr | None = Field(
+        default=None,
+        description="smtp://user:pass@host:587?starttls=1 or smtps://...; unset: no email.",
+    )
+    email_from: str = "Hidden Key Investments <offers@hiddenkey.example>"
+    sms_base_url: str = Field(default="https://api.twilio.com", description="Twilio or compatible.")
+    sms_account_sid: str | None = None
+    sms_auth_token: SecretStr | None = None
+    sms_from_number: str | None = None
+    sms_status_callbacks: bool = Field(
+        default=True, description="Ask the provider to post delivery status to the API."
+    )
+    worker_concurrency: int = Field(default=4, ge=1, le=256)
+    message_max_attempts: int = Field(default=8, ge=1, description="Provider attempts per message.")
+    message_retry_base_seconds: float = Field(default=2.0, gt=0)
+
     @property
     def lake_root(self) -> str:
         return self.lake_url or str((self.home / "lake").resolve())

@@ -25,7 +25,7 @@ from serving.lead_scorer import LeadScorer
 from serving.middleware import BodyLimitMiddleware, MetricsMiddleware
 from serving.model import ModelHolder
 from serving.ratelimit import Clock, make_rate_limiter
-from serving.routers import health, leads, scores
+from serving.routers import funnel, health, leads, scores, webhooks
 from serving.score_cache import ScoreCache, keep_warm
 from serving.state import AppState
 from serving.telemetry import fastapi_telemetry, instrument, tracing_configured
@@ -104,6 +104,8 @@ def create_app(
     app.include_router(health.router)
     app.include_router(leads.router)
     app.include_router(scores.router)
+    app.include_router(funnel.router)
+    app.include_router(webhooks.router)
 
     def body_limit(path: str) -> int:
         return settings.max_bulk_body_bytes if path.endswith("/bulk") else settings.max_body_bytes

@@ -18,7 +18,9 @@ pytest_plugins = ["lake_fixtures", "pipeline_fixtures"]
 
 APP_TABLES = (
     "app.stage_events, app.idempotency_keys, app.leads, app.api_keys, app.property_records, "
-    "app.enrichment_cache"
+    "app.enrichment_cache, app.automation_events, app.automation_runs, app.messages, "
+    "app.inbound_messages, app.suppressions, app.score_marks, app.tasks, "
+    "public.procrastinate_jobs"
 )
 
 

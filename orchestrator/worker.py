@@ -1,0 +1,198 @@
+"""``hk worker``: procrastinate's worker running the automations' jobs.
+
+Jobs carry ids only; everything they act on is a row they re-read under a lock, so a job that
+runs twice (a retry, a reaped job of a killed worker) does its work once. Transient failures
+retry with exponential backoff and jitter (at least a provider's Retry-After); a job stops after
+``message_max_attempts`` attempts and stays visible as failed. A worker that stops sending
+heartbeats (SIGKILL, a lost machine) has its running jobs put back by the reaper, a periodic job
+every live worker runs: no operator action.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import procrastinate
+from procrastinate import JobContext, RetryDecision
+from procrastinate.retry import BaseRetryStrategy
+from psycopg_pool import AsyncConnectionPool
+
+from hk_core.db import database_url
+from hk_core.settings import Settings
+from orchestrator import engine, outbox, scans
+from orchestrator.channels import EmailSender, SmsSender
+from orchestrator.queue import DISPATCH, QUEUE, SEND, STEP
+from orchestrator.rules import RulesFile, load_rules
+
+log = logging.getLogger(__name__)
+
+# A worker whose heartbeat is older than this is dead; its jobs are retried by the reaper.
+STALLED_AFTER_SECONDS = 30.0
+HEARTBEAT_SECONDS = 5.0
+MAX_BACKOFF_SECONDS = 900.0
+
+
+class Backoff(BaseRetryStrategy):
+    """Exponential backoff with full jitter, never sooner than a provider's Retry-After."""
+
+    def __init__(self, max_attempts: int, base_seconds: float):
+        self.max_attempts = max_attempts
+        self.base_seconds = base_seconds
+
+    def get_retry_decision(self, *, exception: BaseException, job: Any) -> RetryDecision | None:
+        if job.attempts + 1 >= self.max_attempts:
+            return None
+        ceiling = min(MAX_BACKOFF_SECONDS, self.base_seconds * 2**job.attempts)
+        wait = random.uniform(ceiling / 2, ceiling)
+        retry_after = getattr(exception, "retry_after", None)
+        if retry_after:
+            wait = max(wait, float(retry_after))
+        return RetryDecision(retry_at=datetime.now(UTC) + timedelta(seconds=wait))
+
+
+@dataclass
+class Runtime:
+    """What every job of one worker process shares."""
+
+    settings: Settings
+    rules: RulesFile
+    pool: AsyncConnectionPool
+    channels: outbox.Channels
+
+
+def channels_from(settings: Settings) -> outbox.Channels:
+    sms = None
+    if settings.sms_account_sid and settings.sms_auth_token and settings.sms_from_number:
+        callback = (
+            f"{settings.public_base_url.rstrip('/')}/v1/webhooks/sms/status"
+            if settings.sms_status_callbacks
+            else None
+        )
+        sms = SmsSender(
+            settings.sms_base_url,
+            settings.sms_account_sid,
+            settings.sms_auth_token.get_secret_value(),
+            settings.sms_from_number,
+            status_callback_url=callback,
+        )
+    email = None
+    if settings.smtp_url:
+        email = EmailSender(settings.smtp_url.get_secret_value(), from_address=settings.email_from)
+    return outbox.Channels(
+        sms=sms,
+        email=email,
+        public_base_url=settings.public_base_url,
+        unsubscribe_key=settings.pii_key.get_secret_value().encode(),
+    )
+
+
+def build_app(
+    settings: Settings, rules: RulesFile | None = None
+) -> tuple[procrastinate.App, Runtime]:
+    url = database_url(settings)
+    rules = rules or load_rules(settings.automations_file)
+    runtime = Runtime(
+        settings=settings,
+        rules=rules,
+        pool=AsyncConnectionPool(
+            url, min_size=1, max_size=settings.worker_concurrency + 2, open=False
+        ),
+        channels=channels_from(settings),
+    )
+    app = procrastinate.App(
+        connector=procrastinate.PsycopgConnector(conninfo=url, min_size=1, max_size=4),
+        worker_defaults={
+            "update_heartbeat_interval": HEARTBEAT_SECONDS,
+            "stalled_worker_timeout": STALLED_AFTER_SECONDS,
+        },
+    )
+    backoff = Backoff(settings.message_max_attempts, settings.message_retry_base_seconds)
+
+    @app.task(name=DISPATCH, queue=QUEUE, retry=backoff)
+    async def dispatch() -> None:
+        async with runtime.pool.connection() as conn:
+            outcome = await engine.dispatch(conn, runtime.rules)
+        if outcome.events:
+            log.info(
+                "dispatched %d events: %d runs, %d messages",
+                outcome.events,
+                outcome.runs,
+                outcome.messages,
+            )
+
+    @app.task(name=STEP, queue=QUEUE, retry=backoff)
+    async def step(run_id: int, step: int) -> None:
+        async with runtime.pool.connection() as conn:
+            await engine.run_step(conn, runtime.rules, run_id, step)
+
+    @app.task(name=SEND, queue=QUEUE, retry=backoff, pass_context=True)
+    async def send(context: JobContext, message_id: int) -> None:
+        assert context.job is not None
+        async with runtime.pool.connection() as conn:
+            status = await outbox.send_message(
+                conn,
+                message_id,
+                runtime.rules,
+                runtime.channels,
+                attempt=context.job.attempts,
+                max_attempts=settings.message_max_attempts,
+            )
+        log.info("message %s: %s", message_id, status)
+
+    @app.periodic(cron="* * * * * */10", periodic_id="reap")
+    @app.task(name="automations.reap", queue=QUEUE, queueing_lock="automations.reap")
+    async def reap(timestamp: int) -> None:
+        """Put back the jobs of workers that stopped sending heartbeats."""
+        stalled = await app.job_manager.get_stalled_jobs(
+            seconds_since_heartbeat=STALLED_AFTER_SECONDS
+        )
+        for job in stalled:
+            log.warning("job %s (%s) of a dead worker is retried", job.id, job.task_name)
+            await app.job_manager.retry_job(job)
+        await app.job_manager.prune_stalled_workers(STALLED_AFTER_SECONDS * 2)
+
+    @app.periodic(cron="*/5 * * * *", periodic_id="scan")
+    @app.task(name="automations.scan", queue=QUEUE, queueing_lock="automations.scan")
+    async def scan(timestamp: int) -> None:
+        """No-contact events, and a sweep for events no dispatch job took."""
+        async with runtime.pool.connection() as conn:
+            written = await scans.no_contact_events(conn, runtime.rules)
+            outcome = await engine.dispatch(conn, runtime.rules)
+        if written or outcome.events:
+            log.info("scan: %d no-contact events, %d dispatched", written, outcome.events)
+
+    del dispatch, step, send, reap, scan  # registered on the app
+    return app, runtime
+
+
+async def run_worker(
+    settings: Settings,
+    *,
+    concurrency: int | None = None,
+    rules: RulesFile | None = None,
+    wait: bool = True,
+    install_signal_handlers: bool = True,
+) -> None:
+    app, runtime = build_app(settings, rules)
+    await runtime.pool.open()
+    try:
+        async with runtime.pool.connection() as conn:
+            await scans.sync_thresholds(conn, runtime.rules)
+        async with app.open_async():
+            await app.run_worker_async(
+                queues=[QUEUE],
+                concurrency=concurrency or settings.worker_concurrency,
+                wait=wait,
+                install_signal_handlers=install_signal_handlers,
+                delete_jobs="successful",
+                fetch_job_polling_interval=2.0,
+            )
+    finally:
+        await runtime.pool.close()
+        for sender in (runtime.channels.sms,):
+            if sender is not None:
+                sender.close()
