@@ -65,6 +65,8 @@ POLITE_TRAILING = (
     "please", "pls", "plz", "now", "right now", "thanks", "thank you", "thx", "ty",
     "asap", "immediately", "por favor", "gracias", "ya",
 )  # fmt: skip
+_LONGEST_FIRST_LEADING = sorted(POLITE_LEADING, key=len, reverse=True)
+_LONGEST_FIRST_TRAILING = sorted(POLITE_TRAILING, key=len, reverse=True)
 _DEFAULT_PORTS = {"https": 443, "http": 80}
 _SEPARATORS = re.compile(r"[\s\-_]+")
 # Punctuation that touches a space ("STOP!!! STOP", "stop, please"); an apostrophe inside a
@@ -134,10 +136,10 @@ def _strip_polite(text: str) -> str:
     changed = True
     while changed:
         changed = False
-        for word in POLITE_LEADING:
+        for word in _LONGEST_FIRST_LEADING:
             if text.startswith(word + " "):
                 text, changed = _normalise(text[len(word) :]), True
-        for word in POLITE_TRAILING:
+        for word in _LONGEST_FIRST_TRAILING:  # "right now" before "now"
             if text.endswith(" " + word):
                 text, changed = _normalise(text[: -len(word)]), True
     return text

@@ -33,6 +33,7 @@ from orchestrator.sinks.http import Answer, SinkHTTPServer, error_answer
 MESSAGES_PATH = re.compile(r"^/2010-04-01/Accounts/(?P<sid>[^/]+)/Messages\.json$")
 SENDER_ID = re.compile(r"^(\+\d{8,15}|(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11})$")
 MAX_BODY = 1600
+SHUTDOWN_POLL_SECONDS = 0.1  # how soon stop() is noticed; socketserver's default is 0.5
 
 
 @dataclass(frozen=True)
@@ -97,7 +98,10 @@ class SmsSink:
         self._callbacks = StatusCallbacks(self.auth_token).start()
         self._server = SinkHTTPServer(("127.0.0.1", 0), self._answer)
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name="hk-sms-sink", daemon=True
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": SHUTDOWN_POLL_SECONDS},
+            name="hk-sms-sink",
+            daemon=True,
         )
         self._thread.start()
         return self

@@ -12,6 +12,7 @@ import email
 import socket
 import ssl
 import threading
+import warnings
 from collections.abc import Awaitable
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -44,12 +45,20 @@ class _BoundController(Controller):
         super().__init__(handler, hostname=host, port=port, **kwargs)
         self._sock = sock
 
+    def factory(self) -> SMTP:
+        # AUTH without TLS is the point of a loopback sink; aiosmtpd warns once per connection.
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "Requiring AUTH while not requiring TLS")
+            return super().factory()
+
     def _create_server(self) -> Awaitable[asyncio.AbstractServer]:
         return self.loop.create_server(self._factory_invoker, sock=self._sock, ssl=self.ssl_context)
 
 
 class SmtpSink:
-    """SMTP on 127.0.0.1; `credentials` require AUTH, `tls_context` offers STARTTLS."""
+    """SMTP on 127.0.0.1. `credentials` require AUTH; `tls_context` offers STARTTLS (refusing
+    mail before it when `require_starttls`), or with `implicit_tls` serves TLS from the first
+    byte (an smtps:// relay)."""
 
     def __init__(
         self,
@@ -57,10 +66,14 @@ class SmtpSink:
         credentials: tuple[str, str] | None = None,
         tls_context: ssl.SSLContext | None = None,
         require_starttls: bool = False,
+        implicit_tls: bool = False,
     ) -> None:
+        if (require_starttls or implicit_tls) and tls_context is None:
+            raise ValueError("tls_context: required for require_starttls or implicit_tls")
         self.credentials = credentials
         self.tls_context = tls_context
         self.require_starttls = require_starttls
+        self.implicit_tls = implicit_tls
         self._lock = threading.Lock()
         self._messages: list[ReceivedEmail] = []
         self._failures: list[int] = []
@@ -71,7 +84,7 @@ class SmtpSink:
     def url(self) -> str:
         if not self.port:
             raise RuntimeError("SmtpSink: start() it first")
-        return f"smtp://127.0.0.1:{self.port}"
+        return f"{'smtps' if self.implicit_tls else 'smtp'}://127.0.0.1:{self.port}"
 
     @property
     def messages(self) -> list[ReceivedEmail]:
@@ -100,7 +113,9 @@ class SmtpSink:
             kwargs.update(
                 authenticator=self._authenticate, auth_required=True, auth_require_tls=False
             )
-        if self.tls_context is not None:
+        if self.implicit_tls:
+            kwargs.update(ssl_context=self.tls_context)
+        elif self.tls_context is not None:
             kwargs.update(tls_context=self.tls_context, require_starttls=self.require_starttls)
         self._controller = _BoundController(_Handler(self), sock, **kwargs)
         self._controller.start()
