@@ -396,9 +396,13 @@ def test_bad_message_content_is_permanent_and_names_the_field(smtp_sink):
         sender.send("no-address", "Hi", "t", message_id="m", unsubscribe_url=None)
     with pytest.raises(ValueError, match="message_id"):
         sender.send(SELLER_EMAIL, "Hi", "t", message_id="a b@c", unsubscribe_url=None)
-    with pytest.raises(ValueError, match="unsubscribe_url"):
-        sender.send(SELLER_EMAIL, "Hi", "t", message_id="m", unsubscribe_url="javascript:x")
+    for url in ("javascript:x", "http://hk.example/u/1", "https:///u/1"):
+        with pytest.raises(ValueError, match="unsubscribe_url"):
+            sender.send(SELLER_EMAIL, "Hi", "t", message_id="m", unsubscribe_url=url)
     assert smtp_sink.messages == []
+    sender.send(SELLER_EMAIL, "Hi", "t", message_id="m", unsubscribe_url="http://127.0.0.1:8000/u")
+    [received] = smtp_sink.messages  # the demo's API on loopback has no certificate
+    assert received.message["List-Unsubscribe"] == "<http://127.0.0.1:8000/u>"
 
 
 def test_smtp_url_reading():

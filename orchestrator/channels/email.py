@@ -22,6 +22,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from orchestrator.channels.errors import PermanentSendError, SendResult, TransientSendError
 
 DEFAULT_PORTS = {"smtp": 25, "smtps": 465}
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})  # the demo's own API
 _MESSAGE_ID_SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_+=")
 
 
@@ -94,7 +95,10 @@ class EmailSender:
         unsubscribe_mailto: str | None = None,
         html: str | None = None,
     ) -> SendResult:
-        """Hand one email to the relay; raises TransientSendError or PermanentSendError."""
+        """Hand one email to the relay; raises TransientSendError or PermanentSendError.
+
+        A ValueError (a malformed `message_id` or `unsubscribe_url`) is the caller's bug, not
+        the seller's or the relay's, so it is not dressed up as a send error."""
         message = self.build(
             to,
             subject,
@@ -200,8 +204,10 @@ def _list_unsubscribe(url: str | None, mailto: str | None) -> str | None:
     """`<https://…>, <mailto:…>` (RFC 2369), the URL first so one-click clients find it."""
     entries = []
     if url:
-        if not url.startswith(("https://", "http://")):
-            raise ValueError("unsubscribe_url: must be an https:// URL (http:// on loopback)")
+        parts = urlsplit(url)
+        loopback = parts.scheme == "http" and parts.hostname in LOOPBACK_HOSTS
+        if not (parts.scheme == "https" or loopback) or not parts.hostname:
+            raise ValueError("unsubscribe_url: must be https:// (RFC 8058; http:// on loopback)")
         entries.append(f"<{url}>")
     if mailto:
         entries.append(f"<{mailto if mailto.startswith('mailto:') else 'mailto:' + mailto}>")
