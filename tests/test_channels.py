@@ -132,6 +132,41 @@ def test_concurrent_senders_with_the_same_keys_store_each_message_once(sms_sink)
     assert all(sids == answers[0] for sids in answers)  # every caller saw the same receipt
 
 
+SENDING_PROCESS = """
+import sys
+from orchestrator.channels import SmsSender, TransientSendError
+base_url, sid, token, to, keys = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5:]
+with SmsSender(base_url, sid, token, "+12025550123") as sender:
+    for key in keys:
+        while True:
+            try:
+                sender.send(to, "Hi", idempotency_key=key)
+                break
+            except TransientSendError:
+                pass
+"""
+
+
+def test_several_sending_processes_with_failures_store_each_message_once():
+    keys = [f"lead-{n}" for n in range(60)]
+    with SmsSink(fail_rate=0.2, seed=5) as sink:
+        args = [sink.base_url, sink.account_sid, sink.auth_token, SELLER_PHONE]
+        # Overlapping halves, as two workers would both pick up a job that one was killed in.
+        shares = [keys[:40], keys[20:], keys[10:50], keys[::-1]]
+        processes = [
+            subprocess.Popen(
+                [sys.executable, "-c", SENDING_PROCESS, *args, *share],
+                cwd=Path(__file__).parents[1],
+            )
+            for share in shares
+        ]
+        assert [p.wait(timeout=SCRIPT_STOP_SECONDS * 4) for p in processes] == [0] * len(shares)
+
+        stored = sorted(m["idempotency_key"] for m in sink.messages)
+        assert stored == sorted(keys)
+        assert sink.calls > sum(len(share) for share in shares)  # some calls failed
+
+
 def test_retrying_transient_failures_gives_exactly_one_text_per_message():
     with SmsSink(fail_rate=0.3, seed=11) as sink, _sender_for(sink) as sender:
         failures = 0
@@ -220,9 +255,10 @@ def test_empty_body_is_permanent(sender):
     assert raised.value.code == "21602"
 
 
-def test_wrong_token_is_permanent_and_sends_nothing(sms_sink):
+@pytest.mark.parametrize("token", ["not-the-token", "tökén-not-ascii"])
+def test_wrong_token_is_permanent_and_sends_nothing(sms_sink, token):
     with (
-        SmsSender(sms_sink.base_url, sms_sink.account_sid, "not-the-token", FROM_NUMBER) as s,
+        SmsSender(sms_sink.base_url, sms_sink.account_sid, token, FROM_NUMBER) as s,
         pytest.raises(PermanentSendError) as raised,
     ):
         s.send(SELLER_PHONE, "Hi", idempotency_key="k")

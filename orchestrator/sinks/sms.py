@@ -148,7 +148,10 @@ class SmsSink:
             return invalid
         key = headers.get("idempotency-key") or headers.get("i-twilio-idempotency-token")
         answer = self._accept(form, key)
-        return _failure_answer(failure) if failure is not None else answer
+        if failure is None:
+            return answer
+        # Accepted, answer lost: the message is still delivered and still called back.
+        return dataclasses.replace(_failure_answer(failure), after=answer.after)
 
     def _authorised(self, path_sid: str, authorization: str | None) -> bool:
         if path_sid != self.account_sid or not authorization:
@@ -160,7 +163,8 @@ class SmsSink:
             user, _, password = base64.b64decode(encoded).decode().partition(":")
         except (binascii.Error, UnicodeDecodeError):
             return False
-        return secrets.compare_digest(f"{user}:{password}", f"{self.account_sid}:{self.auth_token}")
+        given, expected = f"{user}:{password}", f"{self.account_sid}:{self.auth_token}"
+        return secrets.compare_digest(given.encode(), expected.encode())
 
     def _draw_failure(self) -> _Failure | None:
         with self._lock:
