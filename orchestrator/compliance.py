@@ -114,7 +114,7 @@ def evaluate(facts: Facts, now: datetime, hours: QuietHours, cap: int) -> Verdic
                        "" if consent else f"no consent (consent_{channel} is false)"):  # fmt: skip
         return verdict
     if facts.suppression:
-        verdict.add("suppression", "block", f"suppressed: {facts.suppression}")
+        verdict.add("suppression", "block", facts.suppression)
         return verdict
     verdict.add("suppression", "pass")
     zones = recipient_zones(lead)

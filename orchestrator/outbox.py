@@ -25,6 +25,7 @@ from orchestrator.channels import EmailSender, PermanentSendError, SmsSender, Tr
 from orchestrator.compliance import Facts, Verdict, day_bounds, evaluate
 from orchestrator.engine import LEAD_SQL
 from orchestrator.queue import SEND, defer
+from orchestrator.replies import apply_statuses
 from orchestrator.rules import RulesFile
 
 log = logging.getLogger(__name__)
@@ -130,6 +131,8 @@ async def send_message(
         await _finish(
             conn, message_id, status, reason, decisions, provider_id=provider_id, sent_at=now
         )
+        if provider_id:
+            await apply_statuses(conn, provider_id)
     if retry is not None:
         raise retry
     return status

@@ -129,24 +129,35 @@ async def record_inbound(
         return Inbound(inbound_id, tuple(lead_ids), keyword, opted_out)
 
 
-async def record_status(conn: psycopg.AsyncConnection, provider_id: str, status: str) -> bool:
-    """Apply a delivery status callback; False when no message has that provider id."""
-    mapped = PROVIDER_STATUSES.get(status.lower())
-    if mapped is None:
-        cur = await conn.execute(
-            "select 1 from app.messages where provider_id = %s", (provider_id,)
+async def record_status(conn: psycopg.AsyncConnection, provider_id: str, status: str) -> None:
+    """Keep a delivery status callback and apply it to its message if that is recorded yet."""
+    async with conn.transaction():
+        await conn.execute(
+            "insert into app.provider_statuses (provider_id, status) values (%s, %s) "
+            "on conflict do nothing",
+            (provider_id, status.lower()[:32]),
         )
-        return await cur.fetchone() is not None
-    decision = orjson.dumps(
-        [{"check": "provider_status", "outcome": mapped, "detail": status}]
-    ).decode()
+        await apply_statuses(conn, provider_id)
+
+
+async def apply_statuses(conn: psycopg.AsyncConnection, provider_id: str) -> None:
+    """Move a sent message to what its provider reported (delivered wins over a later 'sent')."""
     cur = await conn.execute(
-        "update app.messages set status = case when status = 'delivered' then status else %s end, "
-        "status_reason = case when %s = 'failed' then %s else status_reason end, "
-        "decisions = decisions || %s::jsonb, updated_at = now() where provider_id = %s",
-        (mapped, mapped, f"provider reported {status}", decision, provider_id),
+        "select status from app.provider_statuses where provider_id = %s order by received_at",
+        (provider_id,),
     )
-    return cur.rowcount > 0
+    for (status,) in await cur.fetchall():
+        mapped = PROVIDER_STATUSES.get(status)
+        if mapped is None or mapped == "sent":
+            continue
+        decision = orjson.dumps([{"check": "provider_status", "outcome": mapped, "detail": status}])
+        await conn.execute(
+            "update app.messages set status = %s, decisions = decisions || %s::jsonb, "
+            "status_reason = case when %s = 'failed' then %s else status_reason end, "
+            "updated_at = now() where provider_id = %s and status in ('sent', 'delivered') "
+            "and status <> %s",
+            (mapped, decision.decode(), mapped, f"provider reported {status}", provider_id, mapped),
+        )
 
 
 async def unsubscribe_message(conn: psycopg.AsyncConnection, message_id: int) -> bool:

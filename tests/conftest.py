@@ -14,7 +14,7 @@ from hk_core.db import embedded_url, ensure_database, with_database
 from hk_core.migrate import upgrade
 from hk_core.settings import Settings, get_settings
 
-pytest_plugins = ["lake_fixtures", "pipeline_fixtures"]
+pytest_plugins = ["lake_fixtures", "pipeline_fixtures", "ops_fixtures"]
 
 APP_TABLES = (
     "app.stage_events, app.idempotency_keys, app.leads, app.api_keys, app.property_records, "

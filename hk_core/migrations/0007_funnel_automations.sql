@@ -74,6 +74,15 @@ create index messages_lead_idx on app.messages (lead_id, created_at desc);
 create index messages_cap_idx on app.messages (lead_id, channel, sent_at) where sent_at is not null;
 create unique index messages_provider_idx on app.messages (provider_id) where provider_id is not null;
 
+-- Delivery status callbacks as received: one can arrive before the send that caused it has
+-- committed its provider id, so it is kept and applied when the message is recorded as sent.
+create table app.provider_statuses (
+    provider_id text not null,
+    status text not null,
+    received_at timestamptz not null default now(),
+    primary key (provider_id, status)
+);
+
 -- Inbound texts (replies, opt-outs) as received, matched to the leads with that phone.
 create table app.inbound_messages (
     inbound_id bigint generated always as identity primary key,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import email
+import logging
 import socket
 import ssl
 import threading
@@ -22,6 +23,9 @@ from typing import Any, cast
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+
+# aiosmtpd logs every SMTP command at INFO: a sink's conversation is noise, not news.
+logging.getLogger("mail.log").setLevel(logging.WARNING)
 
 FAILURE_TEXT = {4: "4.3.0 Temporary failure, try again later", 5: "5.1.1 Mailbox unavailable"}
 

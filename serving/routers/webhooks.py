@@ -107,8 +107,7 @@ async def sms_status(
     provider_id = _required(form, "MessageSid")
     status = _required(form, "MessageStatus")
     async with state.pool.connection() as conn:
-        if not await record_status(conn, provider_id, status):
-            raise HTTPException(404, "no message has this MessageSid")
+        await record_status(conn, provider_id, status)
     return Response(status_code=204)
 
 
