@@ -131,7 +131,7 @@ def test_stop_confirms_once_then_nothing_on_any_channel(ops, db, tmp_path):
         bad = httpx.post(f"{base}/v1/webhooks/sms/inbound", data={"MessageSid": "SMx", "From": lead["phone"], "Body": "STOP"},
                          headers={"X-Twilio-Signature": "forged"})  # fmt: skip
         assert bad.status_code == 401
-        for attempt in range(2):  # the provider redelivers the same webhook
+        for _attempt in range(2):  # the provider redelivers the same webhook
             answer = _inbound(client, base, sms.auth_token, "Stop.", "SMstop1", lead["phone"])
             assert answer.status_code == 200, answer.text
         assert (
