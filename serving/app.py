@@ -27,6 +27,7 @@ from serving.model import ModelHolder
 from serving.ratelimit import Clock, make_rate_limiter
 from serving.routers import funnel, health, leads, scores, webhooks
 from serving.score_cache import ScoreCache, keep_warm
+from serving.score_marks import ScoreMarks
 from serving.state import AppState
 from serving.telemetry import fastapi_telemetry, instrument, tracing_configured
 
@@ -66,7 +67,8 @@ def create_app(
         else:
             model.unavailable = "scoring is switched off (HK_SCORING_ENABLED=false)"
         cache = ScoreCache(settings.score_cache_size)
-        scorer = LeadScorer(features, model, cache)
+        marks = ScoreMarks(pool)
+        scorer = LeadScorer(features, model, cache, marks)
         app.state.hk = AppState(
             settings, url, pool, hasher, limiter, model, features, cache, scorer
         )
@@ -87,6 +89,7 @@ def create_app(
                 with contextlib.suppress(asyncio.CancelledError):
                     await warming
             await model.stop()
+            await marks.close()
             await features.close()
             await limiter.close()
             await pool.close()

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from serving.features import FeatureStore
     from serving.model import ModelHolder, ServedModel
     from serving.score_cache import ScoreCache
+    from serving.score_marks import ScoreMarks
 
 MAX_BATCH = 256  # leads per read and forest call; more waiting requests make more batches
 # Batches being read and scored at once. While they are, new misses gather into the next
@@ -65,7 +66,14 @@ _Waiter = tuple[int, "asyncio.Future[Answer]"]
 
 
 class LeadScorer:
-    def __init__(self, features: FeatureStore, holder: ModelHolder, cache: ScoreCache):
+    def __init__(
+        self,
+        features: FeatureStore,
+        holder: ModelHolder,
+        cache: ScoreCache,
+        marks: ScoreMarks | None = None,
+    ):
+        self.marks = marks
         self.features = features
         self.holder = holder
         self.cache = cache
@@ -135,7 +143,13 @@ class LeadScorer:
         found = [i for i in ids if i in rows]
         answers: dict[int, Answer | BaseException] = {}
         if found:
-            answers.update(self._scored(served, found, [rows[i] for i in found]))
+            scored = self._scored(served, found, [rows[i] for i in found])
+            answers.update(scored)
+            if self.marks is not None:
+                ok = [
+                    (i, a) for i, a in scored.items() if isinstance(a, Answer) and a.status == 200
+                ]
+                self.marks.note([i for i, _ in ok], [orjson.loads(a.body)["score"] for _, a in ok])
         missing = [i for i in ids if i not in rows]
         if missing:
             received = await self.features.leads_received(missing)
