@@ -53,3 +53,17 @@ def test_hk_core_imports_neither_dagster_nor_fastapi():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_worker_imports_neither_the_api_nor_the_pipelines():
+    # DESIGN: orchestrator imports neither serving nor hk_pipelines (workers run without both).
+    code = (
+        "import sys, pkgutil, importlib, orchestrator; "
+        "[importlib.import_module(m.name) for m in pkgutil.walk_packages(orchestrator.__path__, 'orchestrator.') "
+        "if not m.name.endswith('__main__')]; "
+        "bad = [m for m in sys.modules if m.split('.')[0] in "
+        "('serving', 'hk_pipelines', 'dagster', 'fastapi', 'ml', 'mlflow', 'sklearn')]; "
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr

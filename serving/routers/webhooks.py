@@ -30,14 +30,15 @@ _FORM = {
 _SIGNED: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorBody, "description": "Missing or invalid X-Twilio-Signature"},
     422: {"model": ErrorBody, "description": "A required form field is missing"},
-    503: {"model": ErrorBody, "description": "SMS is not configured (no auth token)"},
+    404: {"model": ErrorBody, "description": "SMS is not configured (no auth token)"},
 }
 
 
 async def _signed_form(request: Request, state: State, signature: str | None) -> dict[str, str]:
     token = state.settings.sms_auth_token
     if token is None:
-        raise HTTPException(503, "SMS is not configured: HK_SMS_AUTH_TOKEN is not set")
+        # Off, rather than unavailable: nothing can be verified without the provider's token.
+        raise HTTPException(404, "SMS webhooks are off: HK_SMS_AUTH_TOKEN is not set")
     body = await request.body()
     try:
         form = dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False))
