@@ -10,13 +10,18 @@ every live worker runs: no operator action.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import random
+import signal
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import procrastinate
+import procrastinate.exceptions
+import psycopg
 from procrastinate import JobContext, RetryDecision
 from procrastinate.retry import BaseRetryStrategy
 from psycopg_pool import AsyncConnectionPool
@@ -177,22 +182,68 @@ async def run_worker(
     wait: bool = True,
     install_signal_handlers: bool = True,
 ) -> None:
+    """Run until SIGINT/SIGTERM (or, with ``wait=False``, until the queue is empty).
+
+    procrastinate's worker stops when it loses its database (its listener fails); this loop
+    starts it again once Postgres answers, with a growing pause, so a restarted database never
+    needs a restarted worker. Jobs the lost worker was running are put back by the reaper.
+    """
     app, runtime = build_app(settings, rules)
-    await runtime.pool.open()
+    stop = asyncio.Event()
+    if install_signal_handlers:
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+    pause = 0.5
     try:
-        async with runtime.pool.connection() as conn:
-            await scans.sync_thresholds(conn, runtime.rules)
-        async with app.open_async():
-            await app.run_worker_async(
+        while not stop.is_set():
+            try:
+                finished = await _run_once(app, runtime, stop, concurrency, wait)
+                pause = 0.5
+                if finished or not wait:
+                    return
+                log.warning("the worker stopped (lost its database?); starting it again")
+            except (procrastinate.exceptions.ConnectorException, psycopg.Error, OSError) as error:
+                log.warning("worker: the database is unreachable (%s); retrying in %.0f s",
+                            type(error).__name__, pause)  # fmt: skip
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), pause)
+            pause = min(pause * 2, 10.0)
+    finally:
+        await runtime.pool.close()
+        if runtime.channels.sms is not None:
+            runtime.channels.sms.close()
+
+
+async def _run_once(
+    app: procrastinate.App,
+    runtime: Runtime,
+    stop: asyncio.Event,
+    concurrency: int | None,
+    wait: bool,
+) -> bool:
+    """One life of procrastinate's worker; True when it ended because it was asked to."""
+    await runtime.pool.open(wait=True, timeout=10)
+    async with runtime.pool.connection() as conn:
+        await scans.sync_thresholds(conn, runtime.rules)
+    async with app.open_async():
+        work = asyncio.create_task(
+            app.run_worker_async(
                 queues=[QUEUE],
-                concurrency=concurrency or settings.worker_concurrency,
+                concurrency=concurrency or runtime.settings.worker_concurrency,
                 wait=wait,
-                install_signal_handlers=install_signal_handlers,
+                install_signal_handlers=False,
                 delete_jobs="successful",
                 fetch_job_polling_interval=2.0,
             )
-    finally:
-        await runtime.pool.close()
-        for sender in (runtime.channels.sms,):
-            if sender is not None:
-                sender.close()
+        )
+        stopping = asyncio.create_task(stop.wait())
+        await asyncio.wait({work, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if work.done():
+            stopping.cancel()
+            work.result()  # raises what stopped it
+            return stop.is_set()
+        work.cancel()  # procrastinate stops gracefully: running jobs finish
+        with contextlib.suppress(asyncio.CancelledError):
+            await work
+        return True

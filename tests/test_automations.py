@@ -161,3 +161,36 @@ def test_stop_confirms_once_then_nothing_on_any_channel(ops, db, tmp_path):
         replies = [e for e in entries if e["kind"] == "reply"]
         assert [r["opt_out_keyword"] for r in replies] == ["STOP", "STOP"]
         client.close()
+
+
+def test_the_worker_survives_losing_postgres_and_carries_on(ops, db, database_url):
+    from helpers import TcpProxy, proxied_postgres_url
+    from psycopg.conninfo import conninfo_to_dict
+
+    env, sms, smtp, worker = ops
+    proxy = TcpProxy.to_postgres(conninfo_to_dict(database_url)).start()
+    try:
+        env["HK_DATABASE_URL"] = proxied_postgres_url(database_url, proxy)
+        running = worker()
+        _insert(db, 30)
+        assert wait_for(lambda: len(_texts_to(sms, "+15125550030")) == 1, 60)
+        proxy.stop()  # every connection of the worker dies, and new ones are refused
+        _insert(db, 31)  # committed while the worker cannot see the database
+        assert not wait_for(lambda: running.process.poll() is not None, 8)  # still running
+        proxy.start()
+        _insert(db, 32)
+        assert wait_for(lambda: len(_texts_to(sms, "+15125550031")) == 1, 120)
+        assert wait_for(lambda: len(_texts_to(sms, "+15125550032")) == 1, 60)
+        assert running.process.poll() is None
+    finally:
+        proxy.close()
+
+
+def _insert(db, n: int) -> None:
+    phone = f"+1512555{n:04d}"
+    db.execute(
+        "insert into app.leads (dedup_key, source, received_at, phone, phone_e164, phone_hash, "
+        "property_street, property_state, consent_sms, intake_channel) "
+        "values (%s, 'vendor', now(), %s, %s, %s, '3 Ash St', 'TX', true, 'webhook')",
+        (f"ext:vendor:{n}", phone, phone, f"h{n}"),
+    )
