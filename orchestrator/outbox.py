@@ -25,12 +25,14 @@ from orchestrator.channels import EmailSender, PermanentSendError, SmsSender, Tr
 from orchestrator.compliance import Facts, Verdict, day_bounds, evaluate
 from orchestrator.engine import LEAD_SQL
 from orchestrator.queue import SEND, defer
-from orchestrator.replies import apply_statuses
+from orchestrator.replies import apply_statuses, suppress
 from orchestrator.rules import RulesFile
 
 log = logging.getLogger(__name__)
 
 FINAL = ("sent", "delivered", "failed", "blocked")
+# Twilio's "attempt to send to unsubscribed recipient": the carrier-level STOP list.
+TWILIO_OPTED_OUT = "21610"
 
 
 class RetryLater(Exception):
@@ -133,6 +135,8 @@ async def send_message(
         )
         if provider_id:
             await apply_statuses(conn, provider_id)
+        if status == "blocked" and lead["phone_hash"]:
+            await suppress(conn, lead["phone_hash"], "all", "opt-out at the provider", "sms")
     if retry is not None:
         raise retry
     return status
@@ -187,6 +191,8 @@ async def _call_provider(
                 unsubscribe_url=channels.unsubscribe_url(message["message_id"]),
             )
     except PermanentSendError as exc:
+        if exc.code == TWILIO_OPTED_OUT:
+            return "blocked", f"the recipient opted out at the provider: {exc.reason}", None, None
         return "failed", f"refused by the provider: {exc.reason}", None, None
     except TransientSendError as exc:
         if attempt + 1 >= max_attempts:

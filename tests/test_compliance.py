@@ -199,3 +199,18 @@ def test_an_unconfigured_channel_blocks_with_the_setting_to_set(database_url, db
     none = outbox.Channels(sms=None, email=None, public_base_url="http://x", unsubscribe_key=b"k")
     assert asyncio.run(_send(database_url, message_id, none, _local(2026, 6, 10, 12))) == "blocked"
     assert _row(db, message_id)[2][-1]["detail"] == "the sms channel is not configured"
+
+
+def test_a_number_opted_out_at_the_provider_is_blocked_and_suppressed(database_url, db, sms):
+    _insert_lead(db, 7, phone="+15125550177")
+    [message_id] = asyncio.run(_dispatch(database_url))
+    sms.opted_out.add("+15125550177")
+    assert (
+        asyncio.run(_send(database_url, message_id, _channels(sms), _local(2026, 6, 10, 12)))
+        == "blocked"
+    )
+    reason = db.execute("select status_reason from app.messages").fetchone()[0]
+    assert reason.startswith("the recipient opted out at the provider") and "21610" in reason
+    assert db.execute("select channel, reason from app.suppressions").fetchall() == [
+        ("all", "opt-out at the provider")
+    ]

@@ -271,3 +271,21 @@ def test_suppressions_import_names_bad_rows_and_keeps_good_ones(tmp_path, databa
         timeout=120,
     )
     assert "0 added, 2 already listed" in again.stdout
+
+
+def test_suppressions_over_the_api(database_url, db, client):
+    first = client.post(
+        "/v1/suppressions", json={"phone": "512-555-0123", "email": "a@example.com"}
+    )
+    assert first.status_code == 201 and first.json() == {"added": 2, "listed": 2}
+    again = client.post("/v1/suppressions", json={"phone": "+1 512 555 0123", "channel": "all"})
+    assert again.status_code == 200 and again.json()["added"] == 0
+    bad = client.post("/v1/suppressions", json={"phone": "12"})
+    assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["body", "phone"]
+    assert client.post("/v1/suppressions", json={"reason": "x"}).status_code == 422
+    assert (
+        client.post(
+            "/v1/suppressions", json={"email": "a@example.com", "channel": "fax"}
+        ).status_code
+        == 422
+    )

@@ -60,6 +60,8 @@ class SmsSink:
         self.auth_token = auth_token or secrets.token_hex(16)
         self.fail_rate = fail_rate
         self.fail_after_accept = fail_after_accept
+        # Numbers that texted STOP to the provider itself (Twilio keeps such a list per sender).
+        self.opted_out: set[str] = set()
         self._random = random.Random(seed)
         self._lock = threading.Lock()
         self._messages: list[dict[str, str]] = []
@@ -146,6 +148,8 @@ class SmsSink:
         invalid = _invalid_form(form)
         if invalid is not None:
             return invalid
+        if form["To"] in self.opted_out:
+            return error_answer(400, 21610, "Attempt to send to unsubscribed recipient")
         key = headers.get("idempotency-key") or headers.get("i-twilio-idempotency-token")
         answer = self._accept(form, key)
         if failure is None:
