@@ -8,7 +8,8 @@ so `hk leads import` exits 1: hyperfine runs with --ignore-failure), creates a f
 `hk_bench`, and times with hyperfine, in one run: `hk leads import leads.csv` (app.leads is
 truncated before each run, or the re-import would store nothing) and `psql \\copy` of the same
 file into a bare table of text columns named after the CSV header (the floor: no validation,
-no types, no indexes). `--profile` then runs the import once under cProfile.
+no types, no indexes), and the import again with the automations' lead_created trigger disabled
+(what the events and the dispatch job cost). `--profile` then runs the import once under cProfile.
 """
 
 from __future__ import annotations
@@ -127,6 +128,10 @@ def report(rows: int, results: list[dict], stored: int, copied: int) -> None:
           f"exit codes {copy_run['exit_codes']}; {copied:,} rows copied")  # fmt: skip
     print(f"ratio import/copy : {hk_rate / copy_rate:.3f}  (target >= {TARGET_RATIO})")
     print(f"leads/s           : {hk_rate:,.0f}  (target >= {TARGET_LEADS_PER_SECOND:,})")
+    bare = by_name.get("hk leads import, no automations")
+    if bare:
+        print(f"without the automations trigger: {bare['mean']:8.2f} s; "
+              f"with/without = {hk_run['mean'] / bare['mean']:.3f}")  # fmt: skip
 
 
 def main() -> int:
@@ -160,8 +165,14 @@ def main() -> int:
         copy = (
             f"\\copy public.bench_copy from {shlex.quote(str(leads_csv))} with (format csv, header)"
         )
+        trigger = "trigger leads_created_events"
         results = hyperfine(args.runs, [
-            ("hk leads import", f"psql {url} -Xqc 'truncate app.leads cascade'",
+            ("hk leads import",
+             f"psql {url} -Xqc 'truncate app.leads cascade; alter table app.leads enable {trigger}'",
+             f"{shlex.quote(HK)} leads import {shlex.quote(str(leads_csv))}"),
+            # The same import without the automations' lead_created trigger (events + a job).
+            ("hk leads import, no automations",
+             f"psql {url} -Xqc 'truncate app.leads cascade; alter table app.leads disable {trigger}'",
              f"{shlex.quote(HK)} leads import {shlex.quote(str(leads_csv))}"),
             ("psql \\copy", f"psql {url} -Xqc 'truncate public.bench_copy'",
              f"psql {url} -Xq -v ON_ERROR_STOP=1 -c {shlex.quote(copy)}"),

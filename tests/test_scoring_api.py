@@ -624,3 +624,44 @@ def _answers(url: str) -> bool:
         return httpx.get(url, timeout=2).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+def test_an_online_score_crossing_a_watched_threshold_is_an_automation_event(book):
+    batch = _batch(book["url"])
+    lead_id = max(batch, key=lambda i: batch[i][0])
+    threshold = batch[lead_id][0] / 2
+    with psycopg.connect(book["url"], autocommit=True) as conn:
+        # Nightly marked every score already; pretend this lead's last score was low.
+        assert conn.execute(
+            "select source from app.score_marks where lead_id = %s", (lead_id,)
+        ).fetchone() == ("nightly",)
+        conn.execute("update app.score_marks set score = 0 where lead_id = %s", (lead_id,))
+        # This book has marts only; automation events belong to a lead of app.leads.
+        conn.execute(
+            "insert into app.leads (lead_id, dedup_key, source, received_at, property_street, "
+            "intake_channel) overriding system value values (%s, 'ext:t:online', 'test', now(), "
+            "'1 Elm St', 'api') on conflict do nothing",
+            (lead_id,),
+        )
+        conn.execute(
+            "insert into app.score_thresholds values (%s) on conflict do nothing", (threshold,)
+        )
+        conn.execute("delete from app.automation_events where kind = 'score_crossed'")
+        headers = {"X-API-Key": book["key"]}
+        settings = _settings(book, score_cache_size=0, score_cache_warm=False)
+        with BackgroundServer(create_app(settings, migrate=False)) as base:
+            assert httpx.get(f"{base}/v1/leads/{lead_id}/score", headers=headers).status_code == 200
+
+            def marked() -> bool:
+                row = conn.execute(
+                    "select source, score from app.score_marks where lead_id = %s", (lead_id,)
+                ).fetchone()
+                return row[0] == "online" and abs(row[1] - batch[lead_id][0]) <= 1e-6
+
+            assert wait_for(marked, 30)
+        events = conn.execute(
+            "select payload from app.automation_events where kind = 'score_crossed' and lead_id = %s",
+            (lead_id,),
+        ).fetchall()
+        conn.execute("delete from app.score_thresholds")
+    assert len(events) == 1 and events[0][0]["source"] == "online" and events[0][0]["previous"] == 0
