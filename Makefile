@@ -19,7 +19,7 @@ test: lint
 lint: setup
 	$(UV) run --locked ruff check .
 	$(UV) run --locked ruff format --check .
-	$(UV) run --locked mypy hk_core hk_cli serving hk_pipelines ml
+	$(UV) run --locked mypy hk_core hk_cli serving hk_pipelines ml orchestrator
 
 bench: setup
 	$(UV) run --locked python benchmarks/run.py
