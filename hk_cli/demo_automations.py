@@ -123,12 +123,12 @@ def plan_arrivals(now: datetime, rules: RulesFile, first_line: int) -> list[Arri
     arrivals = [
         Arrival("consented", anywhere, True),
         Arrival("no consent", anywhere, False),
-        Arrival("consented, quiet hours there", quiet_place, True),
-        Arrival("consented, then texts STOP", anywhere, True),
+        Arrival("consented, quiet hours", quiet_place, True),
+        Arrival("consented, texts STOP", anywhere, True),
     ]
     for index, arrival in enumerate(arrivals):
         if arrival.place is None:
-            arrival.note = "every US clock is inside the sending hours right now"
+            arrival.note = "no US clock is in quiet hours now"
             continue
         # Lines 0101-0199: each demo run its own, so an earlier run's STOP blocks nobody new.
         line = 101 + (first_line + index) % 99
@@ -250,7 +250,7 @@ def run_automations(settings: Settings, conninfo: str) -> AutomationsReport:
             client.post(
                 "/v1/webhooks/sms/inbound", data=form, headers={"X-Twilio-Signature": signature}
             ).raise_for_status()
-            again = Arrival("the same seller, a second form", stopper.place, True,
+            again = Arrival("same seller, 2nd form", stopper.place, True,
                             stopper.phone, stopper.email)  # fmt: skip
             answer = client.post(
                 "/v1/leads", json=_lead_body(again, f"demo-arrival-{run}-again", "ppc")
@@ -332,10 +332,10 @@ def _message_text(rows: list[tuple], channel: str, place: Place | None) -> str:
         if row_channel != channel:
             continue
         if purpose == "compliance":
-            parts.append(f"STOP confirmed by text ({status})")
+            parts.append(f"STOP: confirmation {status}")
         elif status == "deferred" and place is not None:
             local = send_after.astimezone(ZoneInfo(place.zone())).strftime("%H:%M")
-            parts.append(f"deferred: quiet hours, goes at {local} local")
+            parts.append(f"deferred to {local} local")
         else:
             parts.append(_reason(status, reason or ""))
     return "; ".join(parts) or "–"
@@ -344,7 +344,7 @@ def _message_text(rows: list[tuple], channel: str, place: Place | None) -> str:
 def print_automations(console: Console, report: AutomationsReport) -> None:
     now = datetime.now(UTC)
     table = Table(title="Automations: sellers who just arrived (POST /v1/leads)")
-    for column in ("seller", "property (local time now)", "text", "email"):
+    for column in ("seller", "property, local time", "text", "email"):
         table.add_column(column)
     for arrival in report.arrivals:
         if arrival.place is None or arrival.lead_id is None:
@@ -353,7 +353,7 @@ def print_automations(console: Console, report: AutomationsReport) -> None:
         rows = report.per_lead.get(arrival.lead_id, [])
         table.add_row(
             arrival.role,
-            f"{arrival.place.city}, {arrival.place.state} ({arrival.place.local(now)})",
+            f"{arrival.place.city}, {arrival.place.state} {arrival.place.local(now)}",
             _message_text(rows, "sms", arrival.place),
             _message_text(rows, "email", arrival.place),
         )
@@ -387,5 +387,5 @@ def print_automations(console: Console, report: AutomationsReport) -> None:
     console.print(
         f"New leads dispatched: {report.dispatched:,}; {report.dispatched - report.matched:,} "
         "matched no rule (speed-to-lead acts on leads of the last 72 h; the book ends three days "
-        f"ago). Worker log: {report.log_path}"
+        f"ago). The API check's lead has no consent. Worker log: {report.log_path}"
     )

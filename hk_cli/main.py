@@ -290,7 +290,13 @@ def demo(
     """
     from hk_cli.demo import run_demo
 
-    sys.exit(run_demo(leads=leads, seed=seed))
+    try:
+        code = run_demo(leads=leads, seed=seed)
+    except KeyboardInterrupt:
+        # The worker, the sinks and the API have stopped on the way out; no traceback.
+        typer.echo("demo interrupted", err=True)
+        code = 130
+    sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -52,15 +52,15 @@ def test_the_demo_shows_sent_blocked_deferred_and_opted_out_then_stops_its_sinks
         if a.lead_id is not None
     }
     assert statuses["no consent"] == {"sms": "blocked", "email": "blocked"}
-    assert statuses["the same seller, a second form"] == {"sms": "blocked", "email": "blocked"}
+    assert statuses["same seller, 2nd form"] == {"sms": "blocked", "email": "blocked"}
     assert report.outcomes[("blocked: no consent", "sms")] == 1
     assert report.outcomes[("blocked: opt-out by text", "email")] == 1
     first = "deferred" if open_place is None else "sent"
     assert {s.replace("delivered", "sent") for s in statuses["consented"].values()} == {first}
     if quiet_place is None:
-        assert "consented, quiet hours there" not in statuses
+        assert "consented, quiet hours" not in statuses
     else:
-        assert statuses["consented, quiet hours there"] == {"sms": "deferred", "email": "deferred"}
+        assert statuses["consented, quiet hours"] == {"sms": "deferred", "email": "deferred"}
     # The STOP confirmation goes whatever the hour; the sink got every text the outbox sent.
     assert report.opt_outs == 1
     assert report.outcomes[("sent: the opt-out confirmation", "sms")] == 1
