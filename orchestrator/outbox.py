@@ -25,7 +25,7 @@ from orchestrator.channels import EmailSender, PermanentSendError, SmsSender, Tr
 from orchestrator.compliance import Facts, Verdict, day_bounds, evaluate
 from orchestrator.engine import LEAD_SQL
 from orchestrator.queue import SEND, defer
-from orchestrator.replies import apply_statuses
+from orchestrator.replies import apply_statuses, lock_provider_id
 from orchestrator.rules import RulesFile
 
 log = logging.getLogger(__name__)
@@ -128,6 +128,8 @@ async def send_message(
         )
         decisions.append({"at": now.isoformat(), "check": "provider", "outcome": status,
                           "detail": reason or f"accepted as {provider_id}"})  # fmt: skip
+        if provider_id:
+            await lock_provider_id(conn, provider_id)
         await _finish(
             conn, message_id, status, reason, decisions, provider_id=provider_id, sent_at=now
         )

@@ -78,3 +78,44 @@ def test_the_worker_stops_at_once_when_there_is_nothing_to_do(database_url, db):
     asyncio.run(run_until_idle(_unconfigured(), rules=load_rules(None)))
     assert time.monotonic() - started < 20
     assert db.execute("select count(*) from procrastinate_workers").fetchone() == (0,)
+
+
+def test_a_callback_racing_its_send_is_applied_once_the_send_commits(database_url, db):
+    """The sink posts "delivered" while the send that got the provider id has not committed:
+    the callback must wait for it, not miss the message (it stayed "sent" before)."""
+    import psycopg
+
+    from orchestrator.outbox import _finish
+    from orchestrator.replies import apply_statuses, lock_provider_id, record_status
+
+    db.execute(
+        "insert into app.leads (dedup_key, source, received_at, phone_e164, property_street, "
+        "property_state, intake_channel) "
+        "values ('ext:t:RACE', 't', now(), '+15125550111', '1 Elm St', 'TX', 'api')"
+    )
+    event_id = db.execute("select event_id from app.automation_events").fetchone()[0]
+    message_id = db.execute(
+        "insert into app.messages (lead_id, channel, rule_id, event_id, step, body) "
+        "values (1, 'sms', 'r', %s, 0, 'hi') returning message_id",
+        (event_id,),
+    ).fetchone()[0]
+
+    async def race() -> None:
+        async with (
+            await psycopg.AsyncConnection.connect(database_url) as send,
+            await psycopg.AsyncConnection.connect(database_url, autocommit=True) as callback,
+        ):
+            async with send.transaction():  # send_message's order after the provider call
+                await lock_provider_id(send, "SMrace")
+                await _finish(send, message_id, "sent", None, [], provider_id="SMrace",
+                              sent_at=datetime.now(UTC))  # fmt: skip
+                await apply_statuses(send, "SMrace")
+                posted = asyncio.create_task(record_status(callback, "SMrace", "delivered"))
+                await asyncio.sleep(0.5)
+                assert not posted.done()  # waiting for the send, not done without it
+            await asyncio.wait_for(posted, 10)
+
+    asyncio.run(race())
+    assert db.execute(
+        "select status from app.messages where message_id = %s", (message_id,)
+    ).fetchone() == ("delivered",)
