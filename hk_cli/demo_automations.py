@@ -35,7 +35,8 @@ from orchestrator.rules import RulesFile
 # Fictional contacts only: 555-0100..0199 is reserved for fiction, example.com for examples.
 DEMO_FROM_NUMBER = "+15125550100"
 WORKER_LOG = "demo-worker.log"
-LOGGERS = ("procrastinate", "orchestrator", "psycopg", "psycopg.pool", "uvicorn", "serving")
+LOGGERS = ("procrastinate", "orchestrator", "uvicorn", "serving")
+QUIET_LOGGERS = ("psycopg", "mail.log")
 
 
 @dataclass(frozen=True)
@@ -206,7 +207,7 @@ def run_automations(settings: Settings, conninfo: str) -> AutomationsReport:
     log_path = settings.home / "logs" / WORKER_LOG
     began = time.perf_counter()
     with ExitStack() as stack:
-        stack.enter_context(logs_to_file(log_path, LOGGERS))
+        stack.enter_context(logs_to_file(log_path, LOGGERS, quiet=QUIET_LOGGERS))
         server = BackgroundServer(lambda base: create_app(api_settings(base), migrate=False))
         base = stack.enter_context(server)
         served = api_settings(base)

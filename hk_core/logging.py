@@ -118,19 +118,22 @@ def configure_logging(level: str = "INFO", *, json: bool = False) -> None:
 
 
 @contextmanager
-def logs_to_file(path: Path, names: tuple[str, ...], level: str = "INFO") -> Iterator[Path]:
+def logs_to_file(
+    path: Path, names: tuple[str, ...], level: str = "INFO", *, quiet: tuple[str, ...] = ()
+) -> Iterator[Path]:
     """Send the named loggers to ``path`` (appended, PII redacted) and not to the terminal, for
-    the duration: a command's own output stays readable, the libraries' lines stay findable."""
+    the duration: a command's own output stays readable, the libraries' lines stay findable.
+    ``quiet`` loggers go there too, from WARNING only (a pool's every checkout is not news)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(path, encoding="utf-8")
     handler.addFilter(_RedactingFilter())
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     saved = []
-    for name in names:
+    for name, name_level in [(n, level) for n in names] + [(n, "WARNING") for n in quiet]:
         logger = logging.getLogger(name)
         saved.append((logger, logger.level, logger.propagate))
         logger.addHandler(handler)
-        logger.setLevel(level.upper())
+        logger.setLevel(name_level.upper())
         logger.propagate = False
     try:
         yield path
