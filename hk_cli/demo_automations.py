@@ -18,7 +18,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -34,6 +34,7 @@ from orchestrator.rules import RulesFile
 
 # Fictional contacts only: 555-0100..0199 is reserved for fiction, example.com for examples.
 DEMO_FROM_NUMBER = "+15125550100"
+CASE_MARGIN = timedelta(minutes=10)
 WORKER_LOG = "demo-worker.log"
 LOGGERS = ("procrastinate", "orchestrator", "uvicorn", "serving")
 QUIET_LOGGERS = ("psycopg", "mail.log")
@@ -76,6 +77,7 @@ class Arrival:
     email: str = ""
     lead_id: int | None = None
     note: str = ""
+    arrived_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
 @dataclass
@@ -90,7 +92,6 @@ class AutomationsReport:
     channels: list[Channel]
     arrivals: list[Arrival]
     started_at: datetime
-    seconds: float = 0.0
     dispatched: int = 0  # lead_created events the worker dispatched
     matched: int = 0  # of which started a rule
     outcomes: Counter[tuple[str, str]] = field(default_factory=Counter)  # (outcome, channel)
@@ -106,14 +107,16 @@ def sms_configured(settings: Settings) -> bool:
 
 
 def choose_places(now: datetime, rules: RulesFile) -> tuple[Place | None, Place | None]:
-    """(a place where a text may go now, one where it is quiet hours now), by the real rules."""
+    """(a place where a text may go now, one where it is quiet hours now), by the real rules,
+    each staying so for ``CASE_MARGIN``: the worker decides a few seconds after the choice."""
     open_place = quiet_place = None
+    later = now + CASE_MARGIN
     for place in PLACES:
         zones = zones_for(state=place.state, zip_code=place.zip_code, phone_e164=None)
-        allowed = next_allowed(now, zones, rules.hours, place.state)
-        if allowed == now:
+        allowed = [next_allowed(at, zones, rules.hours, place.state) for at in (now, later)]
+        if allowed == [now, later]:
             open_place = open_place or place
-        elif allowed is not None:
+        elif allowed[0] is not None and allowed[0] > later:
             quiet_place = quiet_place or place
     return open_place, quiet_place
 
@@ -205,7 +208,6 @@ def run_automations(settings: Settings, conninfo: str) -> AutomationsReport:
 
     report_channels: list[Channel] = []
     log_path = settings.home / "logs" / WORKER_LOG
-    began = time.perf_counter()
     with ExitStack() as stack:
         stack.enter_context(logs_to_file(log_path, LOGGERS, quiet=QUIET_LOGGERS))
         server = BackgroundServer(lambda base: create_app(api_settings(base), migrate=False))
@@ -260,7 +262,7 @@ def run_automations(settings: Settings, conninfo: str) -> AutomationsReport:
             again.lead_id = answer.json()["lead_id"]
             arrivals.append(again)
             _run_worker(worker_settings, rules, "automations: the STOP and the second form")
-    report = AutomationsReport(report_channels, arrivals, started_at, time.perf_counter() - began)
+    report = AutomationsReport(report_channels, arrivals, started_at)
     report.log_path = str(log_path)
     if sms is not None:
         report.texts_at_sink = len(sms.messages)
@@ -343,9 +345,8 @@ def _message_text(rows: list[tuple], channel: str, place: Place | None) -> str:
 
 
 def print_automations(console: Console, report: AutomationsReport) -> None:
-    now = datetime.now(UTC)
     table = Table(title="Automations: sellers who just arrived (POST /v1/leads)")
-    for column in ("seller", "property, local time", "text", "email"):
+    for column in ("seller", "property, local time of arrival", "text", "email"):
         table.add_column(column)
     for arrival in report.arrivals:
         if arrival.place is None or arrival.lead_id is None:
@@ -354,7 +355,7 @@ def print_automations(console: Console, report: AutomationsReport) -> None:
         rows = report.per_lead.get(arrival.lead_id, [])
         table.add_row(
             arrival.role,
-            f"{arrival.place.city}, {arrival.place.state} {arrival.place.local(now)}",
+            f"{arrival.place.city}, {arrival.place.state} {arrival.place.local(arrival.arrived_at)}",
             _message_text(rows, "sms", arrival.place),
             _message_text(rows, "email", arrival.place),
         )
