@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import psycopg
 from rich.console import Console
 from rich.table import Table
 
+from hk_cli.demo_automations import print_automations, run_automations
 from hk_cli.main import run_import
 from hk_core.settings import get_settings
 
 console = Console()
+BOOK_ENDS_DAYS_AGO = 3
 
 
 def _api_check(conninfo: str) -> list[tuple[str, str]]:
@@ -294,8 +297,11 @@ def run_demo(*, leads: int, seed: int) -> int:
     data_dir = settings.home / "demo-data" / f"seed{seed}-leads{leads}"
     if not (data_dir / "leads.csv").exists():
         data_dir.mkdir(parents=True, exist_ok=True)
+        # The book is history: it ends before speed-to-lead's 72 hours, so the only sellers the
+        # automations contact are the demo's own arrivals, at fictional numbers.
+        as_of = datetime.now(UTC).date() - timedelta(days=BOOK_ENDS_DAYS_AGO)
         with count_progress("generating a synthetic book", leads) as progress:
-            generate_book(leads, seed, data_dir, progress=progress)
+            generate_book(leads, seed, data_dir, as_of=as_of, progress=progress)
     console.print(f"data: {data_dir}")
 
     imports = []
@@ -309,6 +315,7 @@ def run_demo(*, leads: int, seed: int) -> int:
         imports.append((kind, result, time.perf_counter() - started, rejects))
 
     checks = _api_check(conninfo)
+    automations = run_automations(settings, conninfo)
     pipeline_runs, pipeline_seconds = _run_pipelines()
 
     table = Table(title="Imports")
@@ -363,6 +370,7 @@ def run_demo(*, leads: int, seed: int) -> int:
     for name, outcome in checks:
         table.add_row(name, outcome)
     console.print(table)
+    print_automations(console, automations)
     _print_pipelines(conninfo, pipeline_runs, pipeline_seconds)
     _print_marts(conninfo)
     _print_model(conninfo)

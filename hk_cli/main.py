@@ -280,10 +280,23 @@ def demo(
     ] = 20_000,
     seed: Annotated[int, typer.Option("--seed")] = 7,
 ) -> None:
-    """The main job: embedded Postgres, data, imports, the API, and a summary."""
+    """The main job: embedded Postgres, data, imports, the API, automations, and a summary.
+
+    The automations part starts an SMS sink and an SMTP sink on loopback (or uses the channels
+    HK_SMS_* / HK_SMTP_URL name) and a worker. The book ends three days ago, so speed-to-lead
+    (leads of the last 72 h) leaves it alone; four sellers arrive now instead, placed where
+    today's clock shows each case: consented (sent), no consent (blocked), quiet hours
+    (deferred to the local morning), and one who texts STOP and then sends a second form.
+    """
     from hk_cli.demo import run_demo
 
-    sys.exit(run_demo(leads=leads, seed=seed))
+    try:
+        code = run_demo(leads=leads, seed=seed)
+    except KeyboardInterrupt:
+        # The worker, the sinks and the API have stopped on the way out; no traceback.
+        typer.echo("demo interrupted", err=True)
+        code = 130
+    sys.exit(code)
 
 
 if __name__ == "__main__":

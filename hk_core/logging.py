@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 import re
 import sys
-from collections.abc import MutableMapping
+from collections.abc import Iterator, MutableMapping
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, TextIO, cast
 
 import structlog
@@ -113,6 +115,34 @@ def configure_logging(level: str = "INFO", *, json: bool = False) -> None:
     # pgserver narrates every pg_ctl call at INFO; its warnings are what matter.
     logging.getLogger("pgserver").setLevel(logging.WARNING)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise
+
+
+@contextmanager
+def logs_to_file(
+    path: Path, names: tuple[str, ...], level: str = "INFO", *, quiet: tuple[str, ...] = ()
+) -> Iterator[Path]:
+    """Send the named loggers to ``path`` (appended, PII redacted) and not to the terminal, for
+    the duration: a command's own output stays readable, the libraries' lines stay findable.
+    ``quiet`` loggers go there too, from WARNING only (a pool's every checkout is not news)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.addFilter(_RedactingFilter())
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    saved = []
+    for name, name_level in [(n, level) for n in names] + [(n, "WARNING") for n in quiet]:
+        logger = logging.getLogger(name)
+        saved.append((logger, logger.level, logger.propagate))
+        logger.addHandler(handler)
+        logger.setLevel(name_level.upper())
+        logger.propagate = False
+    try:
+        yield path
+    finally:
+        for logger, old_level, propagate in saved:
+            logger.removeHandler(handler)
+            logger.setLevel(old_level)
+            logger.propagate = propagate
+        handler.close()
 
 
 def get_logger(name: str | None = None) -> Any:

@@ -25,7 +25,11 @@ from orchestrator.channels import EmailSender, PermanentSendError, SmsSender, Tr
 from orchestrator.compliance import Facts, Verdict, day_bounds, evaluate
 from orchestrator.engine import LEAD_SQL
 from orchestrator.queue import SEND, defer
+<<<<<<< HEAD
 from orchestrator.replies import apply_statuses, suppress
+=======
+from orchestrator.replies import apply_statuses, lock_provider_id
+>>>>>>> issue-14-demo
 from orchestrator.rules import RulesFile
 
 log = logging.getLogger(__name__)
@@ -130,6 +134,8 @@ async def send_message(
         )
         decisions.append({"at": now.isoformat(), "check": "provider", "outcome": status,
                           "detail": reason or f"accepted as {provider_id}"})  # fmt: skip
+        if provider_id:
+            await lock_provider_id(conn, provider_id)
         await _finish(
             conn, message_id, status, reason, decisions, provider_id=provider_id, sent_at=now
         )

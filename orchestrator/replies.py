@@ -9,6 +9,7 @@ confirmation text, the only message that may still go to that phone.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import orjson
@@ -129,9 +130,23 @@ async def record_inbound(
         return Inbound(inbound_id, tuple(lead_ids), keyword, opted_out)
 
 
+async def lock_provider_id(conn: psycopg.AsyncConnection, provider_id: str) -> None:
+    """Serialise recording a send and its delivery callbacks, until the transaction ends.
+
+    Without it both can miss each other: the callback's update does not see the send's
+    uncommitted provider id, and the send read the statuses before the callback committed, so
+    a delivered text stayed "sent". Under the lock, whichever commits second sees the other.
+    """
+    digest = hashlib.blake2b(f"provider:{provider_id}".encode(), digest_size=8).digest()
+    await conn.execute(
+        "select pg_advisory_xact_lock(%s)", (int.from_bytes(digest, "big", signed=True),)
+    )
+
+
 async def record_status(conn: psycopg.AsyncConnection, provider_id: str, status: str) -> None:
     """Keep a delivery status callback and apply it to its message if that is recorded yet."""
     async with conn.transaction():
+        await lock_provider_id(conn, provider_id)
         await conn.execute(
             "insert into app.provider_statuses (provider_id, status) values (%s, %s) "
             "on conflict do nothing",

@@ -15,6 +15,7 @@ import contextlib
 import logging
 import random
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -238,7 +239,14 @@ async def _run_once(
             )
         )
         stopping = asyncio.create_task(stop.wait())
-        await asyncio.wait({work, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        try:
+            await asyncio.wait({work, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:  # run_worker itself was cancelled: stop as on SIGTERM
+            stopping.cancel()
+            work.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await work
+            raise
         if work.done():
             stopping.cancel()
             work.result()  # raises what stopped it
@@ -247,3 +255,56 @@ async def _run_once(
         with contextlib.suppress(asyncio.CancelledError):
             await work
         return True
+
+
+# The automation jobs that are due now or running; later ones (a quiet-hours deferral, a wait
+# step, a retry's backoff) are a long-running worker's business.
+_WORK_LEFT_SQL = """
+select count(*) filter (where status = 'doing'),
+    count(*) filter (where status = 'todo' and coalesce(scheduled_at <= now(), true))
+from procrastinate_jobs
+where queue_name = %s and task_name = any(%s) and status in ('todo', 'doing')
+"""
+
+
+async def run_until_idle(
+    settings: Settings,
+    *,
+    rules: RulesFile | None = None,
+    concurrency: int | None = None,
+    poll_seconds: float = 0.5,
+    on_poll: Callable[[int, int], None] | None = None,
+) -> None:
+    """Run a worker until no dispatch, step or send job is due or running, then stop it.
+
+    procrastinate's ``wait=False`` stops at its first empty fetch, which comes while a dispatch
+    job is still running and before it has deferred the sends it causes; this waits for those
+    too. A job defers the jobs it causes in its own transaction, before it is marked done, so
+    "none due and none running" cannot be seen half-way. ``on_poll(running, due)`` is called on
+    every check (a progress display). Cancelling this stops the worker as SIGTERM does: the
+    jobs in hand finish, the rest stay queued.
+    """
+    worker = asyncio.create_task(
+        run_worker(settings, concurrency=concurrency, rules=rules, install_signal_handlers=False)
+    )
+    tasks = [DISPATCH, STEP, SEND]
+    try:
+        async with await psycopg.AsyncConnection.connect(
+            database_url(settings), autocommit=True
+        ) as conn:
+            while True:
+                await asyncio.wait({worker}, timeout=poll_seconds)
+                if worker.done():
+                    worker.result()  # the worker's own error, if it stopped by itself
+                    return
+                cur = await conn.execute(_WORK_LEFT_SQL, (QUEUE, tasks))
+                row = await cur.fetchone()
+                running, due = row if row else (0, 0)
+                if on_poll is not None:
+                    on_poll(running, due)
+                if running == 0 and due == 0:
+                    return
+    finally:
+        worker.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await worker

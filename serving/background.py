@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from collections.abc import Callable
 
 from fastapi import FastAPI
 
@@ -15,9 +16,11 @@ class BackgroundServer:
     The listening socket is bound here (port 0 by default: the system picks a free one) and
     handed to uvicorn, so the port is known before the server starts and nothing else can
     take it in between, as it could after probing for a free port and binding it later.
+    ``app`` may also be a function of the base URL, for an app that must know where it is
+    reached (the public URL that signed webhooks are verified against).
     """
 
-    def __init__(self, app: FastAPI | None = None, *, port: int = 0):
+    def __init__(self, app: FastAPI | Callable[[str], FastAPI] | None = None, *, port: int = 0):
         import uvicorn
 
         from serving.app import create_app
@@ -26,9 +29,12 @@ class BackgroundServer:
         self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.socket.bind(("127.0.0.1", port))
         self.port: int = self.socket.getsockname()[1]
-        config = uvicorn.Config(
-            app or create_app(), host="127.0.0.1", port=self.port, log_level="warning"
-        )
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        if app is None:
+            app = create_app()
+        elif not isinstance(app, FastAPI):
+            app = app(self.base_url)
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(
             target=self.server.run, kwargs={"sockets": [self.socket]}, daemon=True
@@ -42,7 +48,7 @@ class BackgroundServer:
                 self.socket.close()
                 raise RuntimeError("the API did not start")
             time.sleep(0.02)
-        return f"http://127.0.0.1:{self.port}"
+        return self.base_url
 
     def __exit__(self, *exc: object) -> None:
         self.server.should_exit = True
