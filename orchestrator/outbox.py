@@ -25,11 +25,7 @@ from orchestrator.channels import EmailSender, PermanentSendError, SmsSender, Tr
 from orchestrator.compliance import Facts, Verdict, day_bounds, evaluate
 from orchestrator.engine import LEAD_SQL
 from orchestrator.queue import SEND, defer
-<<<<<<< HEAD
-from orchestrator.replies import apply_statuses, suppress
-=======
-from orchestrator.replies import apply_statuses, lock_provider_id
->>>>>>> issue-14-demo
+from orchestrator.replies import apply_statuses, lock_provider_id, suppress
 from orchestrator.rules import RulesFile
 
 log = logging.getLogger(__name__)
