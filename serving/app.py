@@ -46,9 +46,14 @@ def create_app(
         url = database_url(settings)
         if migrate:
             upgrade(url)
+        # check=: after a Postgres restart the idle connections in the pool are dead and
+        # nothing notices until one is used, so without it the first request on each would
+        # be a 503 from a database that is back up. The check costs an empty query per
+        # checkout; a dead connection is discarded and replaced before the request sees it.
         pool = AsyncConnectionPool(
             url, min_size=1, max_size=settings.db_pool_max_size, open=False,
             timeout=settings.db_pool_timeout_seconds, kwargs={"autocommit": True},
+            check=AsyncConnectionPool.check_connection,
         )  # fmt: skip
         await pool.open()
         limiter = make_rate_limiter(

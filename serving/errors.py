@@ -52,7 +52,15 @@ def database_unavailable_body(error: BaseException) -> bytes:
 
 
 async def database_error_handler(request: Request, exc: psycopg.OperationalError) -> Response:
-    """A lost or unreachable database (and a pool that waited in vain) is a 503, not a 500."""
+    """A lost or unreachable database (and a pool that waited in vain) is a 503, not a 500.
+
+    That includes a connection lost during COMMIT, whose outcome the API cannot know: the
+    lead may be stored. 503 is still the honest answer because the retry it asks for is
+    safe: with an Idempotency-Key the retry replays the stored answer if the commit went
+    through and does the work if it did not; without one the lead's dedup key makes the
+    retry a 200 naming the stored lead; a resent bulk file counts stored rows as duplicates.
+    What the API never does is answer 2xx for a row it has not seen committed.
+    """
     return Response(
         database_unavailable_body(exc),
         status_code=503,

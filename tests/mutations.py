@@ -93,6 +93,12 @@ MUTATIONS = {
         "answer = await state.scorer.answer(served, lead_id)\n        except ZeroDivisionError",
         ("tests/test_scoring_api.py::test_postgres_down_scores_are_503_never_500_and_recover",),
     ),
+    "pool_hands_out_dead_connections": Mutation(
+        "serving/app.py",
+        "            check=AsyncConnectionPool.check_connection,\n",
+        "",
+        ("tests/test_restart.py",),
+    ),
     "rate_limiter_fails_with_redis": Mutation(
         "serving/ratelimit.py",
         "except Exception as error:  # noqa: BLE001 -- any Redis failure: count locally",
