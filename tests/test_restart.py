@@ -11,9 +11,11 @@ RequestMaker in tests/restart_harness.py.
 
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -83,6 +85,27 @@ def _bulk_committed(plan: PlannedRequest, response: httpx.Response) -> list[Comm
     return [Committed("app.leads", "external_id", tag) for tag in tags]
 
 
+# Stage moves, each of a lead of its own (new → contacted): a 200 promises the lead's stage
+# event, and a request sent again after a 503 is a 200 either way (moved now, or already).
+STAGE_LEADS = 20_000
+_stage_leads = itertools.count(1)
+_stage_lock = threading.Lock()
+
+
+def _stage_move(plan_tag: str) -> PlannedRequest:
+    with _stage_lock:
+        lead_id = next(_stage_leads)
+    return PlannedRequest("POST", f"/v1/leads/{lead_id}/stage", {"json": {"stage": "contacted"}})
+
+
+def _stage_committed(plan: PlannedRequest, response: httpx.Response) -> list[Committed]:
+    body = response.json()
+    assert body["stage"] == "contacted"
+    return [Committed("app.stage_events", "lead_id", body["lead_id"])]
+
+
+STAGE_MAKER = RequestMaker("stage", _stage_move, _stage_committed)
+
 LEAD_MAKERS = [
     RequestMaker("lead", _one_lead, _lead_committed),
     RequestMaker("keyed", _one_lead_with_key, _lead_committed, retry_refused=True),
@@ -147,15 +170,24 @@ def _refused_for_a_dead_connection(outcome: Outcome) -> bool:
     return outcome.status == 503 and "PoolTimeout" not in outcome.excerpt
 
 
-def test_postgres_restarts_under_lead_posts_are_503_or_stored_never_500(
+def test_postgres_restarts_under_lead_posts_and_stage_moves_are_503_or_stored_never_500(
     restartable_postgres, served_api
 ):
     base, log = served_api
     url = restartable_postgres.url(DATABASE)
     with psycopg.connect(url, autocommit=True) as conn:
         _, token = create_api_key(conn, "restart")
+        first = conn.execute("select coalesce(max(lead_id), 0) + 1 from app.leads").fetchone()[0]
+        conn.execute(
+            "insert into app.leads (dedup_key, source, received_at, property_street, "
+            "intake_channel) select 'ext:stage:' || g, 'restart', now(), '1 Elm St', 'cli' "
+            "from generate_series(1, %s) as g",
+            (STAGE_LEADS,),
+        )
+    global _stage_leads
+    _stage_leads = itertools.count(first)
     run = run_through_restarts(
-        base, {"X-API-Key": token}, LEAD_MAKERS, restartable_postgres, RESTARTS
+        base, {"X-API-Key": token}, [*LEAD_MAKERS, STAGE_MAKER], restartable_postgres, RESTARTS
     )
     outcomes = run.outcomes
     problems = _problems(outcomes)
@@ -174,6 +206,7 @@ def test_postgres_restarts_under_lead_posts_are_503_or_stored_never_500(
     with psycopg.connect(url) as conn:
         counts = conn.execute("select count(*) from app.leads").fetchone()
     assert counts is not None and counts[0] > 0
+    assert [o for o in outcomes if o.maker == "stage" and o.succeeded]
 
 
 @pytest.mark.parametrize("mode", ["fast", "immediate"])
