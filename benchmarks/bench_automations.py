@@ -2,8 +2,8 @@
 
     uv run python benchmarks/bench_automations.py [--leads 2000] [--latency-leads 50] [--jobs 2000]
 
-Creates `hk_bench`, starts `hk serve` and the loopback SMS provider (orchestrator.sinks.SmsSink),
-then, each against a baseline in the same run:
+Creates `hk_bench_automations`, starts `hk serve` and the loopback SMS provider
+(orchestrator.sinks.SmsSink), then, each against a baseline in the same run:
 (a) wrk on POST /v1/leads/{id}/stage (legal moves, see move_stage.lua) against /health/live;
 (b) one `hk worker`: a lead POSTed, the time until its text is at the provider, p50/p95;
 (c) messages/s through that worker (bulk import → dispatch → outbox → provider) against
@@ -28,6 +28,8 @@ from orchestrator.sinks import SmsSink
 
 HERE = Path(__file__).resolve().parent
 TARGET_JOB_RATIO = 0.5
+# Its own database, as bench_county_match does: another benchmark may be using hk_bench.
+BENCH_DB = "hk_bench_automations"
 FROM_NUMBER = "+15125550100"
 RULES = """
 quiet_hours: {default: "00:00-23:59", states: {TX: "00:00-23:59"}}
@@ -59,14 +61,15 @@ def bulk_csv(numbers: range, prefix: str, consent_sms: bool) -> bytes:
     return (CSV_HEADER + rows).encode()
 
 
-def queue_drained(timeout: float = 600) -> None:
+def queue_drained(url: str, timeout: float = 600) -> None:
     """Until no automations job is waiting to run now or running."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         left = psql(
             "select count(*) from procrastinate_jobs where queue_name = 'automations' and "
             "status in ('todo', 'doing') and task_name not in ('automations.reap', "
-            "'automations.scan') and (scheduled_at is null or scheduled_at <= now())"
+            "'automations.scan') and (scheduled_at is null or scheduled_at <= now())",
+            url=url,
         )
         if left == "0":
             return
@@ -105,12 +108,13 @@ def main() -> int:
     require("wrk", "psql")
     print("machine:", machine(), flush=True)
 
-    url = fresh_database()
+    url = fresh_database(BENCH_DB)
     rules = Path(tempfile.mkstemp(prefix="hk-bench-rules-", suffix=".yaml")[1])
     rules.write_text(RULES)
     logs = Path(tempfile.mkdtemp(prefix="hk-bench-automations-"))
     with SmsSink() as sms:
         env = bench_env(
+            HK_DATABASE_URL=url,
             HK_AUTOMATIONS_FILE=str(rules),
             HK_SMS_BASE_URL=sms.base_url,
             HK_SMS_ACCOUNT_SID=sms.account_sid,
@@ -139,14 +143,14 @@ def main() -> int:
             )
             moved.raise_for_status()
             first, last = map(int, psql("select min(lead_id) || ' ' || max(lead_id) "
-                                        "from app.leads").split())  # fmt: skip
+                                        "from app.leads", url=url).split())  # fmt: skip
             _, live = wrk(args, f"{base}/health/live")
             _, moves = wrk(
                 args, "-s", str(HERE / "move_stage.lua"), base, "--", api_key, str(first),
                 str(last), str(args.threads), secret=api_key,
             )  # fmt: skip
             events = int(
-                psql("select count(*) from app.stage_events where actor = 'api-key:bench'")
+                psql("select count(*) from app.stage_events where actor = 'api-key:bench'", url=url)
             )
 
             profiler = [sys.executable, "-m", "cProfile", "-o", str(logs / "worker.prof")]
@@ -156,7 +160,7 @@ def main() -> int:
                 stdout=(logs / "worker.log").open("w"), stderr=subprocess.STDOUT,
                 start_new_session=True,
             )  # fmt: skip
-            queue_drained()  # the stage moves' and the first leads' jobs
+            queue_drained(url)  # the stage moves' and the first leads' jobs
             # (b) speed to lead, one lead at a time.
             latencies = []
             offset = args.leads
@@ -173,7 +177,7 @@ def main() -> int:
                 latencies.append((wait_texts(sms, texts + 1) - began) * 1000)
                 time.sleep(0.1)
             # (c) throughput: one bulk import, every text through dispatch and the outbox.
-            queue_drained()
+            queue_drained(url)
             offset += args.latency_leads
             texts = sms.count
             began = time.perf_counter()
@@ -196,12 +200,12 @@ def main() -> int:
         ).stdout  # fmt: skip
         duplicates = len(sms.messages) - len({m["to"] for m in sms.messages})
     noop_rate = float(noop.split()[-1])
-    sent = int(psql("select count(*) from app.messages where status = 'sent'"))
+    sent = int(psql("select count(*) from app.messages where status = 'sent'", url=url))
     problems = [line for name in ("serve.log", "worker.log")
                 for line in (logs / name).read_text().splitlines()
                 if "ERROR" in line or "Traceback" in line]  # fmt: skip
     if not args.keep_db:
-        drop_database()
+        drop_database(BENCH_DB)
     rules.unlink()
 
     ratio = moves["rps"] / live["rps"]
