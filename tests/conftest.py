@@ -16,6 +16,21 @@ from hk_core.settings import Settings, get_settings
 
 pytest_plugins = ["lake_fixtures", "pipeline_fixtures", "ops_fixtures"]
 
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "slow: a full-size run, only with `-m slow`")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Slow tests stay out of the default run (and `make test`) unless `-m` names them."""
+    if "slow" in (config.getoption("markexpr") or ""):
+        return
+    skip = pytest.mark.skip(reason="slow: run with `pytest -m slow`")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
 APP_TABLES = (
     "app.stage_events, app.idempotency_keys, app.leads, app.api_keys, app.property_records, "
     "app.enrichment_cache, app.automation_events, app.automation_runs, app.messages, "

@@ -84,6 +84,12 @@ class SmsSink:
             return [dict(m) for m in self._messages]
 
     @property
+    def count(self) -> int:
+        """How many messages it keeps, without copying them (a poller's cheap question)."""
+        with self._lock:
+            return len(self._messages)
+
+    @property
     def calls(self) -> int:
         """Every HTTP request answered, failures and replays included."""
         with self._lock:
