@@ -23,7 +23,6 @@ from psycopg.rows import dict_row
 
 from orchestrator.channels import EmailSender, PermanentSendError, SmsSender, TransientSendError
 from orchestrator.compliance import Facts, Verdict, day_bounds, evaluate
-from orchestrator.engine import LEAD_SQL
 from orchestrator.queue import SEND, defer
 from orchestrator.replies import apply_statuses, lock_provider_id, suppress
 from orchestrator.rules import RulesFile
@@ -69,10 +68,15 @@ def read_unsubscribe_token(key: bytes, token: str) -> int | None:
     return int(head) if hmac.compare_digest(expected, token) else None
 
 
+# The message, its run and what compliance needs of its lead, in one round trip; the lock is
+# the message's only.
 _MESSAGE_SQL = """
 select m.message_id, m.lead_id, m.channel, m.purpose, m.subject, m.body, m.status,
-    m.attempts, r.status as run_status, r.stop_reason
+    m.attempts, r.status as run_status, r.stop_reason,
+    l.phone_e164, l.email_normalized, l.phone_hash, l.email_hash, l.consent_sms,
+    l.consent_email, l.property_state, l.property_zip
 from app.messages as m
+join app.leads as l on l.lead_id = m.lead_id
 left join app.automation_runs as r on r.run_id = m.run_id
 where m.message_id = %s
 for update of m
@@ -109,9 +113,7 @@ async def send_message(
             message = await cur.fetchone()
             if message is None or message["status"] in FINAL:
                 return message["status"] if message else "missing"
-            await cur.execute(LEAD_SQL + " where l.lead_id = %s", (message["lead_id"],))
-            lead = await cur.fetchone()
-        assert lead is not None  # messages reference leads
+        lead = message  # the lead's columns came with it
         verdict = evaluate(
             await _facts(conn, message, lead, channels, now),
             now,

@@ -235,7 +235,7 @@ async def _run_once(
                 wait=wait,
                 install_signal_handlers=False,
                 delete_jobs="successful",
-                fetch_job_polling_interval=2.0,
+                fetch_job_polling_interval=1.0,
             )
         )
         stopping = asyncio.create_task(stop.wait())
