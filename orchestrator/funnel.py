@@ -112,6 +112,8 @@ async def move_stage(
     retried request (or the loser of two identical concurrent moves) gets the same answer.
     """
     async with conn.transaction():
+        # The lock first, then the read: a stage read in the locking statement would come from
+        # the snapshot taken before waiting for the lock, so a concurrent move would be missed.
         cur = await conn.execute(
             "select 1 from app.leads where lead_id = %s for no key update", (lead_id,)
         )

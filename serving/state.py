@@ -28,3 +28,4 @@ class AppState:
     scorer: LeadScorer
     # prefix -> (key_id, digest, fetched_at): saves a database round trip per request.
     key_cache: dict[str, tuple[int, bytes, float]] = field(default_factory=dict)
+    key_names: dict[int, str] = field(default_factory=dict)  # key_id -> name (never changes)

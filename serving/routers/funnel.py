@@ -68,6 +68,16 @@ async def post_stage(lead_id: LeadId, body: StageIn, state: State, key_id: ApiKe
     )  # fmt: skip
 
 
+async def _key_name(state: State, conn, key_id: int) -> str:
+    """The key's name (a key's name never changes, so each process asks once per key)."""
+    name = state.key_names.get(key_id)
+    if name is None:
+        cur = await conn.execute("select name from app.api_keys where key_id = %s", (key_id,))
+        row = await cur.fetchone()
+        name = state.key_names[key_id] = row[0] if row else str(key_id)
+    return name
+
+
 def _stage_error(exc: StageError) -> JSONResponse:
     if exc.status == 409:
         content = {"detail": str(exc), "stage": exc.current, "allowed_next": list(exc.allowed)}
