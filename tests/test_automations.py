@@ -116,13 +116,11 @@ def _inbound(client, base: str, token: str, body: str, sid: str, phone: str):
 def test_stop_confirms_once_then_nothing_on_any_channel(ops, db, tmp_path):
     env, sms, smtp, worker = ops
     _, token = create_api_key(db, "stop test")
-    with BackgroundServer(create_app(settings_from({**env}), migrate=False)) as base:
-        env["HK_PUBLIC_BASE_URL"] = base
-        settings = settings_from(env)
-    # The signature covers the public URL: start the API knowing where it is reached.
-    with BackgroundServer(
-        create_app(settings, migrate=False), port=int(base.rsplit(":", 1)[1])
-    ) as base:
+
+    def app_at(base: str):  # the signature covers the public URL: the API must know it
+        return create_app(settings_from({**env, "HK_PUBLIC_BASE_URL": base}), migrate=False)
+
+    with BackgroundServer(app_at) as base:
         client = httpx.Client(base_url=base, headers={"X-API-Key": token}, timeout=30)
         lead = _lead(20)
         lead_id = client.post("/v1/leads", json=lead).json()["lead_id"]
