@@ -232,3 +232,19 @@ def test_unrecognised_category_is_stored_with_a_warning(client):
     ]
     got = client.get(f"/v1/leads/{response.json()['lead_id']}").json()
     assert got["timeline"] == "unknown" and got["intake_warnings"] == response.json()["warnings"]
+
+
+def test_a_key_deleted_while_cached_is_401_not_500(client, api_base, db):
+    from hk_core.apikeys import create_api_key
+
+    key, token = create_api_key(db, "short-lived")
+    headers = {"X-API-Key": token}
+    assert httpx.get(f"{api_base}/v1/leads/1", headers=headers).status_code == 404  # now cached
+    db.execute("delete from app.api_keys where key_id = %s", (key.key_id,))
+    response = httpx.post(
+        f"{api_base}/v1/leads", json={**LEAD, "external_id": "GONE-1"}, headers=headers
+    )
+    assert response.status_code == 401
+    keyed = httpx.post(f"{api_base}/v1/leads", json={**LEAD, "external_id": "GONE-2"},
+                       headers={**headers, "Idempotency-Key": "k1"})  # fmt: skip
+    assert keyed.status_code == 401

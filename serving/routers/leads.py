@@ -20,6 +20,7 @@ from hk_core.readers import Format, detect_format
 from hk_core.records import LEAD_INSERT_COLUMNS, LeadRecordBuilder
 from serving.deps import ApiKeyId, State
 from serving.errors import ERROR_RESPONSES, ErrorBody
+from serving.state import AppState
 from serving.streams import QueueReader
 
 router = APIRouter(prefix="/v1/leads", tags=["leads"])
@@ -88,33 +89,54 @@ async def create_lead(
     builder = LeadRecordBuilder(state.hasher, channel="api", api_key_id=key_id)
     warnings = lead.warnings(orjson.loads(body)) if lead.may_have_warnings() else []
     row = builder.row(lead, warnings)
-    async with state.pool.connection() as conn:
-        if idempotency_key is None:
-            # One autocommitted statement: the common case costs a single round trip.
-            status, lead_id, payload = await _store_lead(conn, row, warnings)
-        else:
-            async with conn.transaction():
-                request_hash = _request_hash(body)
-                earlier = await _claim_idempotency_key(conn, key_id, idempotency_key)
-                if earlier is not None:
-                    if earlier[0] != request_hash:
-                        raise HTTPException(
-                            422, "Idempotency-Key was already used with a different request body"
-                        )
-                    return Response(bytes(earlier[2]), earlier[1], media_type="application/json")
-                status, lead_id, payload = await _store_lead(conn, row, warnings)
-                await conn.execute(
-                    "insert into app.idempotency_keys "
-                    "(api_key_id, idempotency_key, request_hash, status_code, response_body) "
-                    "values (%s, %s, %s, %s, %s)",
-                    (key_id, idempotency_key, request_hash, status, payload),
-                )
+    try:
+        stored = await _store(state, key_id, idempotency_key, body, row, warnings)
+    except psycopg.errors.ForeignKeyViolation:
+        # The caller's key was deleted while this process still trusted its cached digest
+        # (app.leads.api_key_id is the table's only foreign key).
+        state.key_cache.clear()
+        raise HTTPException(401, "missing or invalid X-API-Key") from None
+    if isinstance(stored, Response):
+        return stored
+    status, lead_id, payload = stored
     return Response(
         content=payload,
         status_code=status,
         media_type="application/json",
         headers={"Location": f"/v1/leads/{lead_id}"},
     )
+
+
+async def _store(
+    state: AppState,
+    key_id: int,
+    idempotency_key: str | None,
+    body: bytes,
+    row: tuple,
+    warnings: list[str],
+) -> tuple[int, int, bytes] | Response:
+    """Store the lead (with its Idempotency-Key record): its answer, or the replayed one."""
+    async with state.pool.connection() as conn:
+        if idempotency_key is None:
+            # One autocommitted statement: the common case costs a single round trip.
+            return await _store_lead(conn, row, warnings)
+        async with conn.transaction():
+            request_hash = _request_hash(body)
+            earlier = await _claim_idempotency_key(conn, key_id, idempotency_key)
+            if earlier is not None:
+                if earlier[0] != request_hash:
+                    raise HTTPException(
+                        422, "Idempotency-Key was already used with a different request body"
+                    )
+                return Response(bytes(earlier[2]), earlier[1], media_type="application/json")
+            status, lead_id, payload = await _store_lead(conn, row, warnings)
+            await conn.execute(
+                "insert into app.idempotency_keys "
+                "(api_key_id, idempotency_key, request_hash, status_code, response_body) "
+                "values (%s, %s, %s, %s, %s)",
+                (key_id, idempotency_key, request_hash, status, payload),
+            )
+            return status, lead_id, payload
 
 
 async def _claim_idempotency_key(conn: psycopg.AsyncConnection, key_id: int, key: str):
