@@ -55,6 +55,10 @@ class Verdict:
         last = self.checks[-1]
         return f"{last.check}: {last.detail}" if last.detail else last.check
 
+    def require(self, check: str, ok: bool, failure: str) -> bool:
+        """Record a check that passes or blocks; ``failure`` is its detail when it blocks."""
+        return self.add(check, "pass" if ok else "block", "" if ok else failure)
+
     def add(self, check: str, outcome: Literal["pass", "block", "defer"], detail: str = "") -> bool:
         self.checks.append(Check(check, outcome, detail))
         return outcome == "pass"
@@ -95,11 +99,12 @@ def evaluate(facts: Facts, now: datetime, hours: QuietHours, cap: int) -> Verdic
     verdict = Verdict()
     lead, channel = facts.lead, facts.channel
     contact = lead.get("phone_e164") if channel == "sms" else lead.get("email_normalized")
-    if not verdict.add("channel", "pass" if facts.channel_configured else "block",
-                       "" if facts.channel_configured else f"the {channel} channel is not configured"):  # fmt: skip
+    if not verdict.require(
+        "channel", facts.channel_configured, f"the {channel} channel is not configured"
+    ):
         return verdict
-    if not verdict.add("contact", "pass" if contact else "block",
-                       "" if contact else f"the lead has no {'phone number' if channel == 'sms' else 'email address'}"):  # fmt: skip
+    what = "phone number" if channel == "sms" else "email address"
+    if not verdict.require("contact", bool(contact), f"the lead has no {what}"):
         return verdict
     if facts.purpose == "compliance":
         verdict.add(
@@ -110,8 +115,7 @@ def evaluate(facts: Facts, now: datetime, hours: QuietHours, cap: int) -> Verdic
         verdict.add("sequence", "block", f"the sequence stopped ({facts.run_stop_reason})")
         return verdict
     consent = bool(lead.get(f"consent_{channel}"))
-    if not verdict.add("consent", "pass" if consent else "block",
-                       "" if consent else f"no consent (consent_{channel} is false)"):  # fmt: skip
+    if not verdict.require("consent", consent, f"no consent (consent_{channel} is false)"):
         return verdict
     if facts.suppression:
         verdict.add("suppression", "block", facts.suppression)
