@@ -115,6 +115,9 @@ def configure_logging(level: str = "INFO", *, json: bool = False) -> None:
     # pgserver narrates every pg_ctl call at INFO; its warnings are what matter.
     logging.getLogger("pgserver").setLevel(logging.WARNING)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise
+    # The openai client's DEBUG lines quote each request body: an assistant's prompt holds
+    # the lead's context, which stays in the task row and out of logs.
+    logging.getLogger("openai").setLevel(logging.WARNING)
 
 
 @contextmanager

@@ -10,6 +10,7 @@ scripted: ``server.script(["500", "ok"])`` is consumed one entry per call, and `
   adapter would produce for the task in the user message, so it fits the task's schema;
 - ``garbage``: content that is not JSON; ``invalid``: JSON that is not the schema (the first
   field of the ok answer removed and an unknown one added); ``empty``: no choices;
+  ``html``: status 200 with an HTML page for a body (a proxy in the way);
 - ``500``, ``503``, ``401``, ``400``: that status with OpenAI's error body; ``429`` also
   sends ``Retry-After: 1``;
 - ``timeout``: waits ``slow_seconds`` (or until the client hangs up), then answers ok.
@@ -26,13 +27,25 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 
 from orchestrator.adapters.lead_view import read_lead
 from orchestrator.adapters.offline import KINDS
 from serving.background import BackgroundServer
 
-BEHAVIOURS = ("ok", "garbage", "invalid", "empty", "500", "503", "429", "401", "400", "timeout")
+BEHAVIOURS = (
+    "ok",
+    "garbage",
+    "invalid",
+    "empty",
+    "html",
+    "500",
+    "503",
+    "429",
+    "401",
+    "400",
+    "timeout",
+)
 Answer = Callable[[dict[str, Any]], dict[str, Any]]
 
 
@@ -126,6 +139,8 @@ class LlmServer:
                 behaviour = "ok"
             if behaviour.isdigit():
                 return _error(int(behaviour))
+            if behaviour == "html":
+                return HTMLResponse("<html><body>Bad gateway</body></html>")
             if behaviour == "empty":
                 return JSONResponse(_completion(body, None) | {"choices": []})
             if behaviour == "garbage":

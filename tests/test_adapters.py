@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from typing import Any
 
@@ -447,6 +448,7 @@ def test_openai_json_object_mode_names_the_schema_in_the_prompt(llm: LlmServer) 
         ("garbage", True, "not JSON"),
         ("invalid", True, "does not fit ResearchBrief"),
         ("empty", True, "no choices"),
+        ("html", True, "bad response"),
         ("500", True, "HTTP 500"),
         ("503", True, "HTTP 503"),
         ("429", True, "HTTP 429"),
@@ -467,12 +469,27 @@ def test_openai_failures_are_classified(
         assert "summary: Field required" in error.reason
         assert "unexpected_field: Extra inputs are not permitted" in error.reason
         assert error.raw is not None and "unexpected_field" in error.raw
+    if behaviour == "html":
+        assert error.raw is not None and "Bad gateway" in error.raw
     if behaviour == "429":
         assert error.retry_after == 1.0
     else:
         assert error.retry_after is None
     if behaviour == "401":
         assert "Incorrect API key" in error.reason
+
+
+def test_openai_logs_neither_prompt_nor_answer(
+    llm: LlmServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="orchestrator")
+    llm.script(["ok", "invalid"])
+    _run_openai(_openai(llm), _call("research", _context()))
+    _fails_openai(_openai(llm), _call("research", _context()))
+    assert "task 1: answered by gpt-test" in caplog.text
+    assert "task 1: transient failure from gpt-test" in caplog.text
+    for private in ("Maria", "Oak Ridge", "inherited", "unexpected_field", "summary"):
+        assert private not in caplog.text
 
 
 def test_openai_timeout_is_transient_and_keeps_to_the_call_timeout(llm: LlmServer) -> None:

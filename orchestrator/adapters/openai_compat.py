@@ -28,6 +28,7 @@ from typing import Any, Literal
 
 import openai
 from openai import AsyncOpenAI
+from openai.types.chat import ChatCompletion
 from pydantic import BaseModel, ValidationError
 
 from orchestrator.adapters import AdapterAnswer, AdapterCall, AdapterError, summarise_errors
@@ -155,6 +156,14 @@ class OpenAICompatAdapter:
                 raw=raw,
                 retry_after=_retry_after(exc.response) if transient else None,
             ) from exc
+        except openai.APIError as exc:
+            # A body the client could not read as a completion: the server's fault.
+            reason = f"bad response: {type(exc).__name__}"
+            raise self._failed(call, started, reason, True, request) from exc
+        if not isinstance(response, ChatCompletion):
+            # The client hands back a body that is not JSON (a proxy's HTML page) as text.
+            reason = "bad response: the body is not a chat completion"
+            raise self._failed(call, started, reason, True, request, raw=str(response))
         raw = response.model_dump_json()
         if not response.choices:
             raise self._failed(call, started, "empty answer: no choices", True, request, raw=raw)
