@@ -6,7 +6,9 @@ that matter to a seller live here and not in a prompt: an SMS carries its opt-ou
 email has a subject, an offer's recommended figure lies inside its own range. Money is whole
 dollars as ``int``: exact, and JSON-safe without a float's rounding. The same models give the
 JSON schema an OpenAI-compatible assistant is asked to answer in (``openai_compat.py``), so
-each field's description is also the instruction the model reads.
+each field's description is also the instruction the model reads. Unknown figures default to
+None, so a person entering a result by hand leaves them out; the schema sent to a model still
+requires every field (strict mode), null allowed where None is.
 """
 
 from __future__ import annotations
@@ -44,13 +46,18 @@ class ResearchBrief(_Result):
     risks: list[ShortText] = Field(
         default_factory=list, max_length=20, description="Missing data and reasons for caution."
     )
-    estimated_value: Money | None = Field(description="Estimated market value, whole dollars.")
+    estimated_value: Money | None = Field(
+        default=None, description="Estimated market value, whole dollars."
+    )
     equity: int | None = Field(
+        default=None,
         ge=-MAX_MONEY,
         le=MAX_MONEY,
         description="Estimated value minus mortgage balance, whole dollars (may be negative).",
     )
-    score: float | None = Field(ge=0, le=1, description="The lead's latest model score, 0 to 1.")
+    score: float | None = Field(
+        default=None, ge=0, le=1, description="The lead's latest model score, 0 to 1."
+    )
     score_reasons: list[ShortText] = Field(
         default_factory=list, max_length=10, description="Why the model scored the lead so."
     )
@@ -62,7 +69,9 @@ class ResearchBrief(_Result):
 class OutreachDraft(_Result):
     channel: Literal["sms", "email"] = Field(description="The channel the draft is written for.")
     subject: str | None = Field(
-        max_length=200, description="Email subject line; required for email, null for SMS."
+        default=None,
+        max_length=200,
+        description="Email subject line; required for email, null for SMS.",
     )
     body: str = Field(
         min_length=1,
@@ -88,10 +97,17 @@ class OfferRange(_Result):
     low: Money = Field(description="Lowest offer, whole dollars.")
     high: Money = Field(description="Highest offer, whole dollars.")
     recommended: Money = Field(description="The offer to open with, between low and high.")
-    asking_price: Money | None = Field(description="The seller's asking price, if known.")
-    mortgage_balance: Money | None = Field(description="Mortgage balance owed, if known.")
+    asking_price: Money | None = Field(
+        default=None, description="The seller's asking price, if known."
+    )
+    mortgage_balance: Money | None = Field(
+        default=None, description="Mortgage balance owed, if known."
+    )
     equity: int | None = Field(
-        ge=-MAX_MONEY, le=MAX_MONEY, description="Value minus mortgage balance, if known."
+        default=None,
+        ge=-MAX_MONEY,
+        le=MAX_MONEY,
+        description="Value minus mortgage balance, if known.",
     )
     basis: list[ShortText] = Field(
         min_length=1, max_length=20, description="How each number was reached, one line each."
@@ -122,7 +138,9 @@ class FollowUpPlan(_Result):
     actions: list[FollowUpAction] = Field(
         min_length=1, max_length=10, description="The next steps, soonest first."
     )
-    draft: OutreachDraft | None = Field(description="A message to send with the first step.")
+    draft: OutreachDraft | None = Field(
+        default=None, description="A message to send with the first step."
+    )
 
 
 RESULTS: dict[str, type[BaseModel]] = {

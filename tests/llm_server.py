@@ -8,6 +8,7 @@ scripted: ``server.script(["500", "ok"])`` is consumed one entry per call, and `
 
 - ``ok``: the JSON of ``answer(request_body)``; the default answer is what the offline
   adapter would produce for the task in the user message, so it fits the task's schema;
+  ``fenced``: the same inside a Markdown ```json fence;
 - ``garbage``: content that is not JSON; ``invalid``: JSON that is not the schema (the first
   field of the ok answer removed and an unknown one added); ``empty``: no choices;
   ``html``: status 200 with an HTML page for a body (a proxy in the way);
@@ -34,18 +35,9 @@ from orchestrator.adapters.offline import KINDS
 from serving.background import BackgroundServer
 
 BEHAVIOURS = (
-    "ok",
-    "garbage",
-    "invalid",
-    "empty",
-    "html",
-    "500",
-    "503",
-    "429",
-    "401",
-    "400",
-    "timeout",
-)
+    "ok", "fenced", "garbage", "invalid", "empty", "html",
+    "500", "503", "429", "401", "400", "timeout",
+)  # fmt: skip
 Answer = Callable[[dict[str, Any]], dict[str, Any]]
 
 
@@ -148,7 +140,10 @@ class LlmServer:
             answer = self.answer(body)
             if behaviour == "invalid":
                 answer = dict(list(answer.items())[1:]) | {"unexpected_field": 1}
-            return JSONResponse(_completion(body, json.dumps(answer)))
+            content = json.dumps(answer)
+            if behaviour == "fenced":
+                content = f"```json\n{content}\n```"
+            return JSONResponse(_completion(body, content))
 
         return app
 

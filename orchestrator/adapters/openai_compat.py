@@ -23,6 +23,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import re
 import time
 from typing import Any, Literal
 
@@ -174,7 +175,7 @@ class OpenAICompatAdapter:
             raise self._failed(call, started, reason, True, request, raw=raw)
         raw = message.content
         try:
-            answer = json.loads(raw)
+            answer = json.loads(_unfenced(raw))
         except json.JSONDecodeError as exc:
             reason = f"the answer is not JSON ({exc.msg} at character {exc.pos})"
             raise self._failed(call, started, reason, True, request, raw=raw) from exc
@@ -218,6 +219,16 @@ class OpenAICompatAdapter:
 
     async def aclose(self) -> None:
         await self._client.close()
+
+
+_FENCE = re.compile(r"^\s*```(?:json)?\s*\n(?P<body>.*?)\n\s*```\s*$", re.DOTALL)
+
+
+def _unfenced(content: str) -> str:
+    """The JSON inside a Markdown code fence, which models in json_object mode (Ollama,
+    small vLLM models) often add: the answer is right, only wrapped."""
+    match = _FENCE.match(content)
+    return match["body"] if match else content
 
 
 def _since(started: float) -> float:
