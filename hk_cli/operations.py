@@ -23,21 +23,25 @@ def worker(
     from hk_core.db import database_url
     from hk_core.logging import configure_logging
     from hk_core.migrate import upgrade
+    from orchestrator.assistants import CatalogError, load_catalog
     from orchestrator.rules import RulesError, load_rules
-    from orchestrator.worker import run_worker
+    from orchestrator.worker import check_rules_against, run_worker
 
     settings = get_settings()
     configure_logging(settings.log_level, json=settings.log_json)
     try:
         rules = load_rules(settings.automations_file)
-    except RulesError as exc:
+        catalog = load_catalog(settings.assistants_file)
+        check_rules_against(rules, catalog)
+    except (RulesError, CatalogError, ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     upgrade(database_url(settings))
     typer.echo(
-        f"worker: {len(rules.rules)} rules; concurrency {concurrency or settings.worker_concurrency}"
+        f"worker: {len(rules.rules)} rules, {len(catalog.assistants)} assistants; "
+        f"concurrency {concurrency or settings.worker_concurrency}"
     )
-    asyncio.run(run_worker(settings, concurrency=concurrency, rules=rules))
+    asyncio.run(run_worker(settings, concurrency=concurrency, rules=rules, catalog=catalog))
 
 
 @suppressions_app.command("import")

@@ -92,6 +92,16 @@ class Settings(BaseSettings):
     message_max_attempts: int = Field(default=8, ge=1, description="Provider attempts per message.")
     message_retry_base_seconds: float = Field(default=2.0, gt=0)
 
+    # The assistant orchestrator (docs/orchestrator.md).
+    assistants_file: Path | None = Field(
+        default=None,
+        description="Assistants and task kinds (YAML); unset: orchestrator/assistants.yaml.",
+    )
+    audit_key: SecretStr | None = Field(
+        default=None,
+        description="Key of the audit log's hash chain; unset: derived from pii_key.",
+    )
+
     @property
     def lake_root(self) -> str:
         return self.lake_url or str((self.home / "lake").resolve())

@@ -14,13 +14,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
 import psycopg
 from psycopg.rows import dict_row
 
 from orchestrator.funnel import StageError, move_stage
 from orchestrator.queue import SEND, STEP, Deferrals
 from orchestrator.rules import LEAD_FIELDS, Rule, RulesFile, Step
+from orchestrator.tasks import TaskError, default_orchestrator
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +142,7 @@ async def advance(
         elif step.type == "move_stage":
             await _move(conn, rule, step, lead)
         elif step.type == "create_task":
-            await create_task(conn, rule, step, index, lead, event_id)
+            await create_task(conn, rule, step, index, lead, event_id, jobs)
     await _set_run(conn, run_id, "completed", len(rule.steps))
     return queued
 
@@ -193,21 +193,26 @@ async def _move(conn: psycopg.AsyncConnection, rule: Rule, step: Step, lead: dic
 
 
 async def create_task(
-    conn: psycopg.AsyncConnection, rule: Rule, step: Step, index: int, lead: dict, event_id: int
+    conn: psycopg.AsyncConnection,
+    rule: Rule,
+    step: Step,
+    index: int,
+    lead: dict,
+    event_id: int,
+    jobs: Deferrals,
 ) -> None:
-    """Ask for an assistant task; once per (rule, event, step)."""
-    await conn.execute(
-        "insert into app.tasks (kind, lead_id, assignee, input, created_by, dedup_key) "
-        "values (%s, %s, %s, %s, %s, %s) on conflict (dedup_key) do nothing",
-        (
-            step.task_kind,
-            lead["lead_id"],
-            step.assignee,
-            orjson.dumps({"rule": rule.id, "event_id": event_id}).decode(),
-            f"automation:{rule.id}",
-            f"rule:{rule.id}:{event_id}:{index}",
-        ),
-    )
+    """Ask for an assistant task through the orchestrator; once per (rule, event, step)."""
+    assert step.task_kind is not None
+    try:
+        async with conn.transaction():  # a savepoint: a refused task leaves the run going
+            await default_orchestrator().create(
+                conn, kind=step.task_kind, created_by=f"automation:{rule.id}",
+                lead_id=lead["lead_id"], assignee=step.assignee,
+                input={"rule": rule.id, "event_id": event_id},
+                dedup_key=f"rule:{rule.id}:{event_id}:{index}", jobs=jobs,
+            )  # fmt: skip
+    except TaskError as exc:
+        log.warning("rule %s: task for lead %s refused: %s", rule.id, lead["lead_id"], exc)
 
 
 async def run_step(conn: psycopg.AsyncConnection, rules: RulesFile, run_id: int, step: int) -> int:

@@ -23,7 +23,7 @@ from orchestrator.funnel import STAGES
 from orchestrator.quiet_hours import QuietHours
 
 DEFAULT_RULES_FILE = Path(__file__).with_name("automations.yaml")
-TRIGGERS = ("lead_created", "stage_changed", "score_crossed", "no_contact", "reply")
+TRIGGERS = ("lead_created", "stage_changed", "score_crossed", "no_contact", "reply", "task_done")
 
 # What conditions and templates may read: the lead's columns (contacts excluded from templates
 # on purpose: a message never needs to quote them) and what each trigger's event carries.
@@ -43,6 +43,9 @@ EVENT_FIELDS = (
     "channel",
     "keyword",
     "days",
+    "task_id",
+    "task_kind",
+    "assignee",
 )
 _SAMPLE_LEAD: dict[str, Any] = {
     "lead_id": 1, "source": "web_form", "external_id": "X-1", "first_name": "Ana",
@@ -83,7 +86,9 @@ class _Strict(BaseModel):
 
 
 class Trigger(_Strict):
-    type: Literal["lead_created", "stage_changed", "score_crossed", "no_contact", "reply"]
+    type: Literal[
+        "lead_created", "stage_changed", "score_crossed", "no_contact", "reply", "task_done"
+    ]
     to_stage: str | None = Field(default=None, description="stage_changed: only moves into it")
     from_stage: str | None = None
     threshold: float | None = Field(default=None, ge=0, le=1, description="score_crossed")

@@ -29,10 +29,11 @@ from psycopg_pool import AsyncConnectionPool
 
 from hk_core.db import database_url
 from hk_core.settings import Settings
-from orchestrator import engine, outbox, scans
+from orchestrator import engine, outbox, scans, tasks
+from orchestrator.assistants import Catalog, load_catalog
 from orchestrator.channels import EmailSender, SmsSender
 from orchestrator.queue import DISPATCH, QUEUE, SEND, STEP
-from orchestrator.rules import RulesFile, load_rules
+from orchestrator.rules import RulesError, RulesFile, load_rules
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,7 @@ class Runtime:
     rules: RulesFile
     pool: AsyncConnectionPool
     channels: outbox.Channels
+    orchestrator: tasks.Orchestrator
 
 
 def channels_from(settings: Settings) -> outbox.Channels:
@@ -96,11 +98,31 @@ def channels_from(settings: Settings) -> outbox.Channels:
     )
 
 
+def check_rules_against(rules: RulesFile, catalog: Catalog) -> None:
+    """Every create_task step names a kind (and assignee) the assistants file knows."""
+    problems = []
+    for rule in rules.rules:
+        for index, step in enumerate(rule.steps):
+            if step.type != "create_task":
+                continue
+            if step.task_kind not in catalog.kinds:
+                problems.append(
+                    f"rule {rule.id} step {index}: unknown task_kind {step.task_kind!r}"
+                )
+            if step.assignee and catalog.assistant(step.assignee) is None:
+                problems.append(f"rule {rule.id} step {index}: unknown assignee {step.assignee!r}")
+    if problems:
+        raise RulesError("the rules name tasks the assistants file does not know:\n  "
+                         + "\n  ".join(problems))  # fmt: skip
+
+
 def build_app(
-    settings: Settings, rules: RulesFile | None = None
+    settings: Settings, rules: RulesFile | None = None, catalog: Catalog | None = None
 ) -> tuple[procrastinate.App, Runtime]:
     url = database_url(settings)
     rules = rules or load_rules(settings.automations_file)
+    catalog = catalog or load_catalog(settings.assistants_file)
+    check_rules_against(rules, catalog)
     runtime = Runtime(
         settings=settings,
         rules=rules,
@@ -108,6 +130,7 @@ def build_app(
             url, min_size=1, max_size=settings.worker_concurrency + 2, open=False
         ),
         channels=channels_from(settings),
+        orchestrator=tasks.orchestrator_for(settings, catalog),
     )
     app = procrastinate.App(
         connector=procrastinate.PsycopgConnector(conninfo=url, min_size=1, max_size=4),
@@ -171,7 +194,36 @@ def build_app(
         if written or outcome.events:
             log.info("scan: %d no-contact events, %d dispatched", written, outcome.events)
 
-    del dispatch, step, send, reap, scan  # registered on the app
+    @app.task(name=tasks.RUN, queue=QUEUE, retry=backoff, pass_context=True)
+    async def run_task(context: JobContext, task_id: int) -> None:
+        assert context.job is not None and context.job.id is not None
+        outcome = await runtime.orchestrator.run(runtime.pool, task_id, context.job.id)
+        log.info("task %s: %s", task_id, outcome)
+
+    @app.task(name=tasks.EXPIRE, queue=QUEUE, retry=backoff)
+    async def expire_task(task_id: int) -> None:
+        async with runtime.pool.connection() as conn, conn.transaction():
+            if await runtime.orchestrator.expire(conn, task_id, actor="worker"):
+                log.info("task %s: approval expired; escalated", task_id)
+
+    @app.task(name=tasks.EXECUTE, queue=QUEUE, retry=backoff)
+    async def execute_task(task_id: int) -> None:
+        async with runtime.pool.connection() as conn, conn.transaction():
+            outcome = await runtime.orchestrator.execute(conn, task_id, actor="worker")
+        log.info("task %s executed: %s", task_id, outcome)
+
+    @app.periodic(cron="* * * * *", periodic_id="tasks.sweep")
+    @app.task(name="tasks.sweep", queue=QUEUE, queueing_lock="tasks.sweep")
+    async def sweep_tasks(timestamp: int) -> None:
+        """Approvals past their deadline whose expiry job was lost (a restored backup, say)."""
+        async with runtime.pool.connection() as conn:
+            async with conn.transaction():
+                overdue = await runtime.orchestrator.overdue(conn)
+            for task_id in overdue:
+                async with conn.transaction():
+                    await runtime.orchestrator.expire(conn, task_id, actor="worker:sweep")
+
+    del dispatch, step, send, reap, scan, run_task, expire_task, execute_task, sweep_tasks
     return app, runtime
 
 
@@ -180,6 +232,7 @@ async def run_worker(
     *,
     concurrency: int | None = None,
     rules: RulesFile | None = None,
+    catalog: Catalog | None = None,
     wait: bool = True,
     install_signal_handlers: bool = True,
 ) -> None:
@@ -189,7 +242,7 @@ async def run_worker(
     starts it again once Postgres answers, with a growing pause, so a restarted database never
     needs a restarted worker. Jobs the lost worker was running are put back by the reaper.
     """
-    app, runtime = build_app(settings, rules)
+    app, runtime = build_app(settings, rules, catalog)
     stop = asyncio.Event()
     if install_signal_handlers:
         loop = asyncio.get_running_loop()
@@ -211,6 +264,7 @@ async def run_worker(
                 await asyncio.wait_for(stop.wait(), pause)
             pause = min(pause * 2, 10.0)
     finally:
+        await runtime.orchestrator.aclose()
         await runtime.pool.close()
         if runtime.channels.sms is not None:
             runtime.channels.sms.close()
@@ -271,6 +325,7 @@ async def run_until_idle(
     settings: Settings,
     *,
     rules: RulesFile | None = None,
+    catalog: Catalog | None = None,
     concurrency: int | None = None,
     poll_seconds: float = 0.5,
     on_poll: Callable[[int, int], None] | None = None,
@@ -285,9 +340,15 @@ async def run_until_idle(
     jobs in hand finish, the rest stay queued.
     """
     worker = asyncio.create_task(
-        run_worker(settings, concurrency=concurrency, rules=rules, install_signal_handlers=False)
+        run_worker(
+            settings,
+            concurrency=concurrency,
+            rules=rules,
+            catalog=catalog,
+            install_signal_handlers=False,
+        )  # fmt: skip
     )
-    tasks = [DISPATCH, STEP, SEND]
+    names = [DISPATCH, STEP, SEND, tasks.RUN, tasks.EXECUTE, tasks.EXPIRE]
     try:
         async with await psycopg.AsyncConnection.connect(
             database_url(settings), autocommit=True
@@ -297,7 +358,7 @@ async def run_until_idle(
                 if worker.done():
                     worker.result()  # the worker's own error, if it stopped by itself
                     return
-                cur = await conn.execute(_WORK_LEFT_SQL, (QUEUE, tasks))
+                cur = await conn.execute(_WORK_LEFT_SQL, (QUEUE, names))
                 row = await cur.fetchone()
                 running, due = row if row else (0, 0)
                 if on_poll is not None:

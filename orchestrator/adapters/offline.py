@@ -41,6 +41,8 @@ KINDS: dict[str, Callable[[LeadView, dict[str, Any]], dict[str, Any]]] = {
     "outreach_draft": _outreach,
     "offer_prep": offer_range,
     "follow_up": follow_up_plan,
+    # The transaction coordinator's checklist is the follow-up plan of a lead under contract.
+    "closing_prep": follow_up_plan,
 }
 
 
