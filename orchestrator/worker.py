@@ -109,8 +109,13 @@ def check_rules_against(rules: RulesFile, catalog: Catalog) -> None:
                 problems.append(
                     f"rule {rule.id} step {index}: unknown task_kind {step.task_kind!r}"
                 )
-            if step.assignee and catalog.assistant(step.assignee) is None:
+            assistant = catalog.assistant(step.assignee) if step.assignee else None
+            if step.assignee and assistant is None:
                 problems.append(f"rule {rule.id} step {index}: unknown assignee {step.assignee!r}")
+            elif assistant and not assistant.human and step.task_kind not in assistant.kinds:
+                problems.append(
+                    f"rule {rule.id} step {index}: {assistant.id} does not take {step.task_kind}"
+                )
     if problems:
         raise RulesError("the rules name tasks the assistants file does not know:\n  "
                          + "\n  ".join(problems))  # fmt: skip

@@ -20,9 +20,9 @@ from serving.background import BackgroundServer
 
 RULES = RulesFile.model_validate({"rules": [
     {"id": "hot", "trigger": {"type": "score_crossed", "threshold": 0.5},
-     "steps": [{"type": "create_task", "task_kind": "research", "assignee": "underwriter"}]},
+     "steps": [{"type": "create_task", "task_kind": "research", "assignee": "researcher"}]},
     {"id": "cooled", "trigger": {"type": "score_crossed", "threshold": 0.5, "direction": "down"},
-     "steps": [{"type": "create_task", "task_kind": "review"}]},
+     "steps": [{"type": "create_task", "task_kind": "follow_up"}]},
     {"id": "quiet", "trigger": {"type": "no_contact", "days": 14},
      "steps": [{"type": "create_task", "task_kind": "follow_up"}]},
     {"id": "moved", "trigger": {"type": "stage_changed", "to_stage": "qualified"},
@@ -87,7 +87,7 @@ def test_nightly_and_online_scores_crossing_a_threshold_fire_once(database_url, 
     _run(database_url, lambda c: engine.dispatch(c, RULES))
     assert sorted(_tasks(db)[1:]) == [
         ("research", b, "automation:hot"),
-        ("review", a, "automation:cooled"),
+        ("follow_up", a, "automation:cooled"),
     ]
 
 

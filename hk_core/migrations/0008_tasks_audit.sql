@@ -62,8 +62,7 @@ create function app.check_task_transition() returns trigger language plpgsql as 
 begin
     if tg_op = 'INSERT' then
         if new.state <> 'queued' then
-            raise exception 'task %: a task starts queued, not %', new.task_id, new.state
-                using errcode = 'HKT01';
+            raise exception 'task %: a task starts queued, not %', new.task_id, new.state;
         end if;
         new.audit_chain := coalesce(new.audit_chain, 'lead:' || new.lead_id, 'task:' || new.task_id);
         return new;
@@ -72,8 +71,7 @@ begin
         if not exists (
             select 1 from app.task_transitions where from_state = old.state and to_state = new.state
         ) then
-            raise exception 'task %: % -> % is not a legal transition', old.task_id, old.state, new.state
-                using errcode = 'HKT01';
+            raise exception 'task %: % -> % is not a legal transition', old.task_id, old.state, new.state;
         end if;
     end if;
     new.updated_at := now();
@@ -138,7 +136,7 @@ create index task_audit_task_idx on app.task_audit (task_id, audit_id);
 
 create function app.refuse_audit_change() returns trigger language plpgsql as $$
 begin
-    raise exception 'app.task_audit is append-only (% refused)', tg_op using errcode = 'HKA01';
+    raise exception 'app.task_audit is append-only (% refused)', tg_op;
 end $$;
 create trigger task_audit_append_only before update or delete on app.task_audit
     for each row execute function app.refuse_audit_change();
