@@ -28,6 +28,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from hk_cli.demo_tasks import TaskWalk, print_task_walk, run_task_walk
 from hk_core.settings import Settings
 from orchestrator.quiet_hours import next_allowed, zones_for
 from orchestrator.rules import RulesFile
@@ -100,6 +101,7 @@ class AutomationsReport:
     opt_outs: int = 0
     per_lead: dict[int, list[tuple]] = field(default_factory=dict)
     log_path: str = ""
+    tasks: TaskWalk | None = None
 
 
 def sms_configured(settings: Settings) -> bool:
@@ -262,7 +264,15 @@ def run_automations(settings: Settings, conninfo: str) -> AutomationsReport:
             again.lead_id = answer.json()["lead_id"]
             arrivals.append(again)
             _run_worker(worker_settings, rules, "automations: the STOP and the second form")
+        consented = arrivals[0]
+        walk = None
+        if consented.lead_id is not None:
+            walk = run_task_walk(
+                client, worker_settings, conninfo, consented.lead_id,
+                lambda label: _run_worker(worker_settings, rules, label),
+            )  # fmt: skip
     report = AutomationsReport(report_channels, arrivals, started_at)
+    report.tasks = walk
     report.log_path = str(log_path)
     if sms is not None:
         report.texts_at_sink = len(sms.messages)
@@ -391,3 +401,4 @@ def print_automations(console: Console, report: AutomationsReport) -> None:
         "matched no rule (speed-to-lead acts on leads of the last 72 h; the book ends three days "
         f"ago). The API check's lead has no consent. Worker log: {report.log_path}"
     )
+    print_task_walk(console, report.tasks)
