@@ -24,9 +24,10 @@ SEND = "automations.send"
 
 _DEFER_SQL = """
 select procrastinate_defer_jobs_v1(array_agg(
-    row(%(queue)s, j.task, 0, null, null, j.args, j.at)::procrastinate_job_to_defer_v1
+    row(%(queue)s, j.task, j.priority, null, null, j.args, j.at)::procrastinate_job_to_defer_v1
 ))
-from unnest(%(tasks)s::text[], %(args)s::jsonb[], %(ats)s::timestamptz[]) as j (task, args, at)
+from unnest(%(tasks)s::text[], %(args)s::jsonb[], %(ats)s::timestamptz[], %(priorities)s::int[])
+    as j (task, args, at, priority)
 """
 
 
@@ -37,11 +38,16 @@ class Deferrals:
     tasks: list[str] = field(default_factory=list)
     args: list[str] = field(default_factory=list)
     ats: list[datetime | None] = field(default_factory=list)
+    priorities: list[int] = field(default_factory=list)
 
-    def add(self, task: str, at: datetime | None = None, **kwargs: Any) -> None:
+    def add(
+        self, task: str, at: datetime | None = None, *, priority: int = 0, **kwargs: Any
+    ) -> None:
+        """A job; a higher ``priority`` is fetched first among the jobs that are due."""
         self.tasks.append(task)
         self.args.append(orjson.dumps(kwargs).decode())
         self.ats.append(at)
+        self.priorities.append(priority)
 
     def __len__(self) -> int:
         return len(self.tasks)
@@ -52,9 +58,10 @@ class Deferrals:
         if count:
             await conn.execute(
                 _DEFER_SQL,
-                {"queue": QUEUE, "tasks": self.tasks, "args": self.args, "ats": self.ats},
-            )
-            self.tasks, self.args, self.ats = [], [], []
+                {"queue": QUEUE, "tasks": self.tasks, "args": self.args, "ats": self.ats,
+                 "priorities": self.priorities},
+            )  # fmt: skip
+            self.tasks, self.args, self.ats, self.priorities = [], [], [], []
         return count
 
 

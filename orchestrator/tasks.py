@@ -232,7 +232,7 @@ class Orchestrator:
                              reason=f"waiting for {chosen.name}")  # fmt: skip
         else:
             own = jobs if jobs is not None else Deferrals()
-            own.add(RUN, task_id=task_id)
+            own.add(RUN, priority=priority, task_id=task_id)
             if jobs is None:
                 await own.flush(conn)
         return task_id, True
@@ -555,7 +555,8 @@ class Orchestrator:
                 if await self._busy(conn, assistant):
                     jobs = Deferrals()
                     wait = random.uniform(*BUSY_RETRY_SECONDS)
-                    jobs.add(RUN, datetime.now(UTC) + timedelta(seconds=wait), task_id=task_id)
+                    jobs.add(RUN, datetime.now(UTC) + timedelta(seconds=wait),
+                             priority=task["priority"], task_id=task_id)  # fmt: skip
                     await jobs.flush(conn)
                     return "busy"
                 attempt = task["attempts"] + 1
@@ -744,7 +745,8 @@ class Orchestrator:
                              reason=f"attempt {attempts + 1} of {limit} in {wait:.1f} s")  # fmt: skip
             if not immediately:
                 jobs = Deferrals()
-                jobs.add(RUN, datetime.now(UTC) + timedelta(seconds=wait), task_id=task["task_id"])
+                jobs.add(RUN, datetime.now(UTC) + timedelta(seconds=wait),
+                         priority=task["priority"], task_id=task["task_id"])  # fmt: skip
                 await jobs.flush(conn)
             return
         why = (f"{reason} (attempt {attempts} of {limit}; no attempt left)" if transient

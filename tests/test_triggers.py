@@ -86,8 +86,8 @@ def test_nightly_and_online_scores_crossing_a_threshold_fire_once(database_url, 
     )
     _run(database_url, lambda c: engine.dispatch(c, RULES))
     assert sorted(_tasks(db)[1:]) == [
-        ("research", b, "automation:hot"),
         ("follow_up", a, "automation:cooled"),
+        ("research", b, "automation:hot"),
     ]
 
 
