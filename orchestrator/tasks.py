@@ -458,6 +458,32 @@ class Orchestrator:
         )
         return [row[0] for row in await cur.fetchall()]
 
+    async def stranded(self, conn: psycopg.AsyncConnection, limit: int = 500) -> list[int]:
+        """Running tasks whose job is gone or failed for good (it ran out of queue retries):
+        no copy of it will come back, so nothing would ever finish them."""
+        cur = await conn.execute(
+            "select t.task_id from app.tasks as t where t.state = 'running' "
+            "and t.started_at < now() - interval '1 minute' and not exists ("
+            "  select 1 from procrastinate_jobs as j where j.id = t.claimed_by_job "
+            "  and j.status in ('todo', 'doing')) "
+            "order by t.task_id limit %s",
+            (limit,),
+        )
+        return [row[0] for row in await cur.fetchall()]
+
+    async def recover(self, conn: psycopg.AsyncConnection, task_id: int, *, actor: str) -> str:
+        """A stranded task's attempt counts as lost; the next one gets a new job (in a
+        transaction)."""
+        task = await self.get(conn, task_id, lock=True)
+        if task is None or task["state"] != "running":
+            return task["state"] if task else "missing"
+        await self._lost(conn, task, actor)
+        if task["state"] == "retried":
+            jobs = Deferrals()
+            jobs.add(RUN, priority=task["priority"], task_id=task_id)
+            await jobs.flush(conn)
+        return task["state"]
+
     # ----- executing an approved task -------------------------------------------------------
 
     async def execute(self, conn: psycopg.AsyncConnection, task_id: int, *, actor: str) -> str:

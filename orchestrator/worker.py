@@ -220,13 +220,20 @@ def build_app(
     @app.periodic(cron="* * * * *", periodic_id="tasks.sweep")
     @app.task(name="tasks.sweep", queue=QUEUE, queueing_lock="tasks.sweep")
     async def sweep_tasks(timestamp: int) -> None:
-        """Approvals past their deadline whose expiry job was lost (a restored backup, say)."""
+        """Approvals past their deadline whose expiry job was lost (a restored backup, say),
+        and running tasks whose job will never come back."""
+        orchestrator = runtime.orchestrator
         async with runtime.pool.connection() as conn:
             async with conn.transaction():
-                overdue = await runtime.orchestrator.overdue(conn)
+                overdue = await orchestrator.overdue(conn)
+                stranded = await orchestrator.stranded(conn)
             for task_id in overdue:
                 async with conn.transaction():
-                    await runtime.orchestrator.expire(conn, task_id, actor="worker:sweep")
+                    await orchestrator.expire(conn, task_id, actor="worker:sweep")
+            for task_id in stranded:
+                async with conn.transaction():
+                    state = await orchestrator.recover(conn, task_id, actor="worker:sweep")
+                log.warning("task %s: its job was lost; %s", task_id, state)
 
     del dispatch, step, send, reap, scan, run_task, expire_task, execute_task, sweep_tasks
     return app, runtime

@@ -362,3 +362,18 @@ def test_the_assistants_file_names_every_problem(tmp_path):
     assert len([a for a in shipped.assistants if not a.human]) == 5
     assert shipped.route("offer_prep").id == "underwriter"
     assert shipped.route("research", human=True).id == "steve"
+
+
+def test_a_running_task_whose_job_is_gone_is_recovered_by_the_sweep(db, database_url, orch):
+    task_id = _create(database_url, orch, "research", _lead(db))
+    db.execute("delete from procrastinate_jobs")
+    db.execute("update app.tasks set state = 'running', attempts = 1, claimed_by_job = 424242, "
+               "started_at = now() - interval '5 minutes' where task_id = %s", (task_id,))  # fmt: skip
+    fresh = _create(database_url, orch, "research", _lead(db, 2))  # queued: not stranded
+    assert _go(database_url, lambda c: orch.stranded(c)) == [task_id]
+    assert _go(database_url, lambda c: orch.recover(c, task_id, actor="worker:sweep")) == "retried"
+    assert _run_job(database_url, orch, task_id) == "done"
+    calls = db.execute("select attempt, outcome from app.task_calls where task_id = %s "
+                       "order by attempt", (task_id,)).fetchall()  # fmt: skip
+    assert calls == [(1, "lost"), (2, "ok")]
+    assert _task(db, fresh)["state"] == "queued"
