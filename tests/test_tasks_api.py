@@ -108,10 +108,16 @@ def test_create_answers_201_and_queues_its_job_in_the_same_transaction(client, d
         ({"kind": "research", "input": {"notes": "x" * 70_000}}, "input"),
         ({"kind": "research", "priority": 10**6}, "priority"),
         ({"kind": "research", "colour": "red"}, "colour"),
+        ({"kind": "research", "input": {"n": 2**70}}, "input"),
+        ({"kind": "research", "dedup_key": "\ud800"}, "dedup_key"),
     ],
 )
 def test_a_refused_task_names_the_field_and_leaves_nothing_behind(client, db, body, field):
-    response = client.post("/v1/tasks", json=body)
+    # json.dumps escapes a lone surrogate as JSON does; httpx's own encoding would refuse it.
+    content = json.dumps(body)
+    response = client.post(
+        "/v1/tasks", content=content, headers={"Content-Type": "application/json"}
+    )
     assert response.status_code == 422, response.text
     assert response.json()["detail"][0]["loc"] == ["body", field]
     assert db.execute("select count(*) from app.tasks").fetchone()[0] == 0
@@ -183,7 +189,10 @@ def test_list_filters_and_pages_newest_first(client):
     bad = client.get("/v1/tasks", params={"state": "sleeping"})
     assert bad.status_code == 422
     assert bad.json()["detail"][0]["loc"] == ["query", "state"]
-    assert client.get("/v1/tasks", params={"cursor": "x"}).status_code == 422
+    for cursor in ("x", "\u00b2", str(2**64)):
+        refused = client.get("/v1/tasks", params={"cursor": cursor})
+        assert refused.status_code == 422
+        assert refused.json()["detail"][0]["loc"] == ["query", "cursor"]
 
 
 def test_an_edited_approval_records_before_after_and_its_hash(client, db, draft):
@@ -202,6 +211,9 @@ def test_an_edited_approval_records_before_after_and_its_hash(client, db, draft)
     assert task["edit"]["patch"] == patch
     assert task["decided_by"] == "api-key:tests"
     assert _jobs(db, "tasks.execute", task_id) == 1
+    decision = client.get(f"/v1/tasks/{task_id}/audit").json()["rows"][-1]
+    assert decision["to_state"] == "approved"
+    assert decision["detail"] == {"hash": task["approved_hash"], "edited": True, "patch": patch}
 
 
 def test_a_patch_that_breaks_the_draft_is_422_and_changes_nothing(client, db, draft):

@@ -38,14 +38,35 @@ MAX_IDEMPOTENCY_KEY = 255
 TaskId = Annotated[int, Path(ge=1, le=BIGINT)]
 
 
-def _no_nul(value: str | None) -> str | None:
-    # Postgres text cannot hold NUL: refused here as the field's error, not as a 500.
-    if value is not None and "\x00" in value:
-        raise ValueError("contains a NUL character")
+def _storable_text(value: str | None) -> str | None:
+    # Postgres text holds neither NUL nor a lone surrogate (JSON's "\ud800"): refused here as
+    # the field's error, not as a 500 from the driver.
+    if value is not None:
+        if "\x00" in value:
+            raise ValueError("contains a NUL character")
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            raise ValueError("is not valid Unicode (a lone surrogate)") from None
     return value
 
 
-Text = Annotated[str, AfterValidator(_no_nul)]
+def _storable_json(value: Any) -> Any:
+    """What jsonb stores as given: UTF-8 text without NUL, integers within 64 bits."""
+    if value is None:
+        return value
+    try:
+        encoded = orjson.dumps(value)
+    except TypeError as exc:  # orjson.JSONEncodeError: a huge integer, a lone surrogate
+        raise ValueError(f"cannot be stored as JSON: {exc}") from None
+    if b"\\u0000" in encoded:
+        raise ValueError("contains a NUL character")
+    if len(encoded) > MAX_INPUT_BYTES:
+        raise ValueError(f"larger than {MAX_INPUT_BYTES // 1024} KiB as JSON")
+    return value
+
+
+Text = Annotated[str, AfterValidator(_storable_text)]
 
 
 class TaskIn(BaseModel):
@@ -71,15 +92,7 @@ class TaskIn(BaseModel):
         description="A second request with the same key returns the first task (200)",
     )
 
-    @field_validator("input")
-    @classmethod
-    def _bounded(cls, value: dict[str, Any]) -> dict[str, Any]:
-        encoded = orjson.dumps(value)
-        if len(encoded) > MAX_INPUT_BYTES:
-            raise ValueError(f"larger than {MAX_INPUT_BYTES // 1024} KiB as JSON")
-        if b"\\u0000" in encoded:
-            raise ValueError("contains a NUL character")
-        return value
+    _input = field_validator("input")(_storable_json)
 
 
 class TaskCreated(BaseModel):
@@ -160,6 +173,8 @@ class ApproveIn(BaseModel):
         default=None, description="A whole replacement of the proposal (instead of a patch)"
     )
     reason: Text | None = Field(default=None, max_length=2000)
+
+    _edits = field_validator("patch", "result")(_storable_json)
 
 
 class RejectIn(BaseModel):
@@ -301,7 +316,7 @@ async def list_tasks(
         return _query_error("state", f"state: {task_state!r} is not one of {', '.join(STATES)}")
     before = None
     if cursor is not None:
-        if not cursor.isdigit() or not 1 <= int(cursor) <= BIGINT:
+        if not (cursor.isascii() and cursor.isdigit()) or not 1 <= int(cursor) <= BIGINT:
             return _query_error("cursor", "cursor: not a cursor this route returned")
         before = int(cursor)
     for name, value in (("assignee", assignee), ("kind", kind)):
