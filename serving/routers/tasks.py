@@ -273,17 +273,17 @@ async def post_task(
         # the leads' route the body is not compared: the key names the task, not the request.
         dedup_key = f"api-key:{key_id}:{idempotency_key}"
     orchestrator = _orchestrator(state)
-    async with state.pool.connection() as conn, conn.transaction():
-        actor = f"api-key:{await key_name(state, conn, key_id)}"
-        try:
+    try:  # outside the transaction: a refusal rolls back whatever it had written
+        async with state.pool.connection() as conn, conn.transaction():
+            actor = f"api-key:{await key_name(state, conn, key_id)}"
             task_id, created = await orchestrator.create(
                 conn, kind=body.kind, created_by=actor, lead_id=body.lead_id,
                 deal_id=body.deal_id, input=body.input, assignee=body.assignee, human=body.human,
                 priority=body.priority, due_at=body.due_at, dedup_key=dedup_key,
             )  # fmt: skip
-        except TaskError as exc:
-            return _task_error(exc)
-        task = await orchestrator.get(conn, task_id)
+            task = await orchestrator.get(conn, task_id)
+    except TaskError as exc:
+        return _task_error(exc)
     assert task is not None
     response.headers["Location"] = f"/v1/tasks/{task_id}"
     if not created:
