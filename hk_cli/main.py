@@ -13,6 +13,7 @@ from hk_cli.operations import suppressions_app
 from hk_cli.operations import worker as worker_command
 from hk_cli.pipeline import pipeline_app
 from hk_cli.pipeline import ui as pipeline_ui
+from hk_cli.tasks import audit_app, tasks_app
 from hk_core.readers import Format
 from hk_core.settings import get_settings
 
@@ -33,6 +34,8 @@ app.add_typer(lake_app, name="lake")
 app.command("ui")(pipeline_ui)
 app.command("worker")(worker_command)
 app.add_typer(suppressions_app, name="suppressions")
+app.add_typer(tasks_app, name="tasks")
+app.add_typer(audit_app, name="audit")
 reference_app.add_typer(reference_import_app, name="import")
 
 FormatOption = Annotated[

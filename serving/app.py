@@ -18,6 +18,7 @@ from hk_core.logging import configure_logging, get_logger
 from hk_core.migrate import upgrade
 from hk_core.pii import PiiHasher
 from hk_core.settings import Settings, get_settings
+from orchestrator.tasks import orchestrator_for
 from serving.errors import database_error_handler, validation_error_handler
 from serving.fastpath import ScoreFastPath
 from serving.features import FeatureStore
@@ -25,7 +26,7 @@ from serving.lead_scorer import LeadScorer
 from serving.middleware import BodyLimitMiddleware, MetricsMiddleware
 from serving.model import ModelHolder
 from serving.ratelimit import Clock, make_rate_limiter
-from serving.routers import funnel, health, leads, scores, suppressions, webhooks
+from serving.routers import funnel, health, leads, scores, suppressions, tasks, webhooks
 from serving.score_cache import ScoreCache, keep_warm
 from serving.score_marks import ScoreMarks
 from serving.state import AppState
@@ -89,9 +90,12 @@ def create_app(
         cache = ScoreCache(settings.score_cache_size)
         marks = ScoreMarks(pool)
         scorer = LeadScorer(features, model, cache, marks)
+        # Validates the assistants file: an API with a broken one does not start.
+        orchestrator = orchestrator_for(settings)
         app.state.hk = AppState(
-            settings, url, pool, hasher, limiter, model, features, cache, scorer
-        )
+            settings, url, pool, hasher, limiter, model, features, cache, scorer,
+            orchestrator=orchestrator,
+        )  # fmt: skip
         warming = None
         if settings.scoring_enabled and settings.score_cache_warm and settings.score_cache_size:
             warming = asyncio.create_task(
@@ -109,6 +113,7 @@ def create_app(
                 with contextlib.suppress(asyncio.CancelledError):
                     await warming
             await model.stop()
+            await orchestrator.aclose()
             await marks.close()
             await features.close()
             await limiter.close()
@@ -128,6 +133,7 @@ def create_app(
     app.include_router(leads.router)
     app.include_router(scores.router)
     app.include_router(funnel.router)
+    app.include_router(tasks.router)
     app.include_router(webhooks.router)
     app.include_router(suppressions.router)
 

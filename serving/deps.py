@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import Annotated
 
+import psycopg
 from fastapi import Depends, HTTPException, Request, Security
 from fastapi.security import APIKeyHeader
 
@@ -78,3 +79,13 @@ async def api_key_id(state: State, token: Annotated[str | None, Security(API_KEY
 
 
 ApiKeyId = Annotated[int, Depends(api_key_id)]
+
+
+async def key_name(state: AppState, conn: psycopg.AsyncConnection, key_id: int) -> str:
+    """The key's name (a key's name never changes, so each process asks once per key)."""
+    name = state.key_names.get(key_id)
+    if name is None:
+        cur = await conn.execute("select name from app.api_keys where key_id = %s", (key_id,))
+        row = await cur.fetchone()
+        name = state.key_names[key_id] = row[0] if row else str(key_id)
+    return name

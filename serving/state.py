@@ -8,6 +8,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from hk_core.pii import PiiHasher
 from hk_core.settings import Settings
+from orchestrator.tasks import Orchestrator
 from serving.features import FeatureStore
 from serving.lead_scorer import LeadScorer
 from serving.model import ModelHolder
@@ -29,3 +30,5 @@ class AppState:
     # prefix -> (key_id, digest, fetched_at): saves a database round trip per request.
     key_cache: dict[str, tuple[int, bytes, float]] = field(default_factory=dict)
     key_names: dict[int, str] = field(default_factory=dict)  # key_id -> name (never changes)
+    # Built once at start-up: it holds the validated assistants file and the audit key.
+    orchestrator: Orchestrator | None = None

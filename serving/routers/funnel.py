@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from orchestrator.funnel import STAGES, StageError, move_stage
 from orchestrator.timeline import timeline
-from serving.deps import ApiKeyId, State
+from serving.deps import ApiKeyId, State, key_name
 from serving.errors import ERROR_RESPONSES, ErrorBody
 
 router = APIRouter(prefix="/v1/leads", tags=["funnel"])
@@ -55,9 +55,7 @@ class StageConflict(BaseModel):
 )
 async def post_stage(lead_id: LeadId, body: StageIn, state: State, key_id: ApiKeyId) -> Any:
     async with state.pool.connection() as conn, conn.transaction():
-        cur = await conn.execute("select name from app.api_keys where key_id = %s", (key_id,))
-        row = await cur.fetchone()
-        actor = f"api-key:{row[0] if row else key_id}"
+        actor = f"api-key:{await key_name(state, conn, key_id)}"
         try:
             move = await move_stage(conn, lead_id, body.stage, actor=actor, reason=body.reason)
         except StageError as exc:
@@ -66,16 +64,6 @@ async def post_stage(lead_id: LeadId, body: StageIn, state: State, key_id: ApiKe
         lead_id=move.lead_id, stage=move.stage, previous=move.previous, changed=move.changed,
         event_id=move.event_id, occurred_at=move.occurred_at, allowed_next=list(move.allowed_next),
     )  # fmt: skip
-
-
-async def _key_name(state: State, conn, key_id: int) -> str:
-    """The key's name (a key's name never changes, so each process asks once per key)."""
-    name = state.key_names.get(key_id)
-    if name is None:
-        cur = await conn.execute("select name from app.api_keys where key_id = %s", (key_id,))
-        row = await cur.fetchone()
-        name = state.key_names[key_id] = row[0] if row else str(key_id)
-    return name
 
 
 def _stage_error(exc: StageError) -> JSONResponse:
