@@ -110,6 +110,18 @@ class Tasks:
 
         self._run(work)
 
+    def approve_many(self, decisions: list[tuple[int, list[dict[str, Any]] | None]]) -> None:
+        """Each ``(task_id, patch)`` approved in its own transaction, on one connection."""
+
+        async def all_of() -> None:
+            async with await psycopg.AsyncConnection.connect(self.url) as conn:
+                for task_id, patch in decisions:
+                    async with conn.transaction():
+                        await self.orchestrator.approve(conn, task_id, actor="steve", patch=patch)
+
+        if decisions:
+            asyncio.run(all_of())
+
     def defer(self, job: str, task_id: int, *, at: datetime | None = None, copies: int = 1) -> None:
         """Extra queue jobs for a task, as a retried or duplicated delivery would bring."""
 
