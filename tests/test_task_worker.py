@@ -8,13 +8,14 @@ Waits are deadlines, never timing assertions.
 
 from __future__ import annotations
 
+import re
 import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
 from helpers import wait_for
-from llm_server import LlmServer
+from llm_server import LlmServer, offline_answer
 from task_fixtures import (
     NO_RULES,
     Tasks,
@@ -26,8 +27,10 @@ from task_fixtures import (
     write_assistants,
 )
 
+from orchestrator.assistants import load_catalog
+from orchestrator.audit import Auditor
 from orchestrator.results import OutreachDraft, ResearchBrief
-from orchestrator.tasks import EXECUTE, EXPIRE, TERMINAL
+from orchestrator.tasks import EXECUTE, EXPIRE, TERMINAL, Orchestrator
 
 MAX_ATTEMPTS = 3  # the shipped assistants file's default, which the test file keeps
 
@@ -67,6 +70,20 @@ def _escalations(db, task_id: int) -> list[dict]:
         (task_id, task_id),
     ).fetchall()
     return [task_row(db, i) for (i,) in ids]
+
+
+def _drained(db, seconds: float = 60) -> bool:
+    """True once no job is waiting or running (the periodic ones aside)."""
+
+    def drained() -> bool:
+        row = db.execute(
+            "select count(*) from procrastinate_jobs where status in ('todo', 'doing') "
+            "and task_name not in ('automations.reap', 'automations.scan', 'tasks.sweep') "
+            "and (scheduled_at is null or scheduled_at <= now() + interval '5 minutes')"
+        ).fetchone()
+        return row is not None and row[0] == 0
+
+    return wait_for(drained, seconds)
 
 
 def _transitions(db, task_id: int) -> list[tuple[str | None, str | None]]:
@@ -123,9 +140,7 @@ def test_research_through_the_http_adapter_ends_done_with_the_servers_answer(
     assert request["response_format"]["type"] == "json_schema"
     assert request["response_format"]["json_schema"]["name"] == "ResearchBrief"
     assert request["response_format"]["json_schema"]["strict"] is True
-    expected = ResearchBrief.model_validate(
-        __import__("llm_server").offline_answer(request)
-    ).model_dump(mode="json")
+    expected = ResearchBrief.model_validate(offline_answer(request)).model_dump(mode="json")
     assert task["result"] == expected
     assert _calls(db, task_id) == [(1, "ok", None, "openai")]
     assert tasks.verify(db).ok
@@ -169,7 +184,12 @@ def test_garbage_500s_and_timeouts_are_retried_then_escalated_to_steve_with_the_
         ("retried", "running"), ("running", "failed"), ("failed", "retried"),
         ("retried", "running"), ("running", "failed"), ("failed", "escalated"),
     ]  # fmt: skip
-    time.sleep(3)  # a loop would call again within a backoff's ceiling (1 s here)
+    # The backoff: exponential with jitter, in [ceiling / 2, ceiling] for base 0.2 s, max 1 s.
+    waits = [float(re.search(r" in ([0-9.]+) s$", reason)[1])
+             for action, _, to, reason, _ in audit_of(db, task_id) if to == "retried"]  # fmt: skip
+    assert len(waits) == MAX_ATTEMPTS - 1
+    assert 0.1 <= waits[0] <= 0.2 and 0.2 <= waits[1] <= 0.4, waits
+    assert _drained(db)  # nothing is left that could call the server again
     assert llm.calls == MAX_ATTEMPTS
     assert tasks.verify(db).ok
 
@@ -191,7 +211,7 @@ def test_a_refused_key_escalates_after_one_call(ops, db, database_url, tmp_path,
     assert "HTTP 401" in escalation["input"]["reason"]
     assert "not retryable" in escalation["input"]["reason"]
     assert [outcome for _, outcome, *_ in _calls(db, task_id)] == ["invalid"]
-    time.sleep(2)
+    assert _drained(db)
     assert llm.calls == 1
 
 
@@ -304,6 +324,16 @@ def test_an_approved_edited_draft_is_sent_once_as_edited(ops, db, database_url, 
     ).fetchall()
     assert [(r[1], r[2], r[3], r[4]) for r in rows] == [(lead, "sms", edited, "sent")]
     assert task["effect"]["message_id"] == rows[0][0]
-    time.sleep(2)  # a second send would be at the sink by now
+    assert _drained(db)  # no execute or send job left that could send again
     assert Counter((m["to"], m["body"]) for m in sms.messages) == {("+15125550000", edited): 1}
     assert tasks.verify(db).ok
+
+
+def test_the_backoff_grows_exponentially_with_jitter_up_to_its_ceiling(tmp_path):
+    catalog = load_catalog(write_assistants(tmp_path / "assistants.yaml"))
+    orchestrator = Orchestrator(catalog=catalog, auditor=Auditor(b"key"))
+    for attempts, ceiling in ((1, 0.2), (2, 0.4), (3, 0.8), (4, 1.0), (10, 1.0)):
+        waits = [orchestrator.backoff(attempts) for _ in range(200)]
+        assert all(ceiling / 2 <= wait <= ceiling for wait in waits), (attempts, min(waits))
+        assert len(set(waits)) > 100  # jittered, not one fixed pause
+    assert orchestrator.backoff(1, retry_after=7.0) == 7.0  # a provider's Retry-After wins
