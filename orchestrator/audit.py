@@ -142,7 +142,9 @@ def verify(conn: psycopg.Connection, key: bytes, *, chain: str | None = None) ->
     where = "where chain = %s" if chain else ""
     result = Verification(breaks=[])
     assert result.breaks is not None
-    with conn.cursor(name="audit_verify") as cur:
+    # A server-side cursor lives in a transaction: an autocommit connection (the CLI's, a
+    # test's) has none until this opens one.
+    with conn.transaction(), conn.cursor(name="audit_verify") as cur:
         cur.itersize = 5000
         cur.execute(_VERIFY_SQL.format(where=where), (chain,) if chain else None)
         for problem in _check(_rows(cur), key, result):
