@@ -55,7 +55,7 @@ def run_task_walk(
     research = client.get(f"/v1/tasks/{walk.research_id}").json()
     walk.brief = (research.get("result") or {}).get("summary", "")
     drafts = client.get("/v1/tasks", params={"lead_id": lead_id, "kind": "outreach_draft"}).json()[
-        "items"
+        "tasks"
     ]
     if not drafts:
         walk.note = "no outreach draft: the rule draft_after_research did not match this lead"

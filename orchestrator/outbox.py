@@ -62,7 +62,7 @@ def unsubscribe_token(key: bytes, message_id: int) -> str:
 def read_unsubscribe_token(key: bytes, token: str) -> int | None:
     """The message id a token was issued for, or None when it was not issued by us."""
     head, _, _ = token.partition(".")
-    if not head.isdigit() or len(head) > 18:
+    if not (head.isascii() and head.isdigit()) or len(head) > 18:
         return None
     expected = unsubscribe_token(key, int(head))
     return int(head) if hmac.compare_digest(expected, token) else None

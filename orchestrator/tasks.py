@@ -650,20 +650,20 @@ class Orchestrator:
         except TemplateError as exc:  # the same template fails the same way: no retry
             return None, AdapterError(f"the prompt of {assistant.id} does not render: {exc}",
                                       transient=False)  # fmt: skip
+        # The assistant's timeout and its adapter's: the shorter one holds.
+        timeout = min(assistant.timeout_seconds, assistant.adapter.timeout_seconds)
         call = AdapterCall(
             task_id=task["task_id"], kind=task["kind"], assistant=assistant.id,
             instructions=instructions, input=task["input"] or {},
-            context=context, result_model=kind.result_model, timeout=assistant.timeout_seconds,
+            context=context, result_model=kind.result_model, timeout=timeout,
         )  # fmt: skip
         adapter = self._adapter(assistant)
         try:
-            answer = await asyncio.wait_for(
-                adapter.run(call), assistant.timeout_seconds + CALL_SLACK_SECONDS
-            )
+            answer = await asyncio.wait_for(adapter.run(call), timeout + CALL_SLACK_SECONDS)
         except AdapterError as exc:
             return None, exc
         except TimeoutError:
-            return None, AdapterError(f"no answer within {assistant.timeout_seconds:g} s",
+            return None, AdapterError(f"no answer within {timeout:g} s",
                                       transient=True)  # fmt: skip
         except Exception as exc:  # an adapter's own bug is a failed attempt, not a dead job
             log.exception("task %s: adapter %s raised", task["task_id"], adapter.name)
@@ -700,7 +700,7 @@ class Orchestrator:
             outcome, reason, request, raw = "ok", None, answer.request, answer.raw
         else:
             assert error is not None
-            outcome = "invalid" if error.raw is not None else "error"
+            outcome = "invalid" if error.invalid else "error"
             reason, request, raw = error.reason, error.request, error.raw
         if discarded:
             outcome, reason = "discarded", f"the task moved on during the call ({outcome})"

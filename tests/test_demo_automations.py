@@ -68,6 +68,15 @@ def test_the_demo_shows_sent_blocked_deferred_and_opted_out_then_stops_its_sinks
         n for (o, c), n in report.outcomes.items() if c == "sms" and o.startswith("sent")
     )
     assert report.texts_at_sink == sent_texts >= 1
+    # The orchestrator's walk: research, the rule's draft, an edited approval, the one text.
+    walk = report.tasks
+    assert walk is not None and walk.note == "", walk and walk.note
+    assert walk.brief and walk.proposed and walk.approved.endswith("Reply STOP to opt out.")
+    assert walk.approved != walk.proposed and "(Steve, Hidden Key)" in walk.approved
+    assert walk.message_status.replace("delivered", "sent").startswith(first)
+    moves = [move for task_id, _, _, _, move, _ in walk.trail if task_id == walk.draft_id]
+    assert "awaiting_approval → approved" in moves and "approved → done" in moves
+    assert walk.audit_rows > len(walk.trail) - 1 and walk.audit_breaks == 0
     # Nothing left running: the sinks refuse connections, no worker is registered.
     assert all(_refused(channel.where) for channel in report.channels)
     assert db.execute("select count(*) from procrastinate_workers").fetchone() == (0,)

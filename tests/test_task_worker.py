@@ -173,9 +173,9 @@ def test_garbage_500s_and_timeouts_are_retried_then_escalated_to_steve_with_the_
     calls = _calls(db, task_id)
     assert [(attempt, outcome) for attempt, outcome, *_ in calls] == [
         (1, "invalid"),
-        (2, "invalid"),
+        (2, "error"),
         (3, "error"),
-    ]  # fmt: skip  (a 500 keeps its body, so it is stored as an invalid answer)
+    ]  # fmt: skip  (garbage is an invalid answer; a 500 and a timeout are errors)
     assert "not JSON" in calls[0][2] and "HTTP 500" in calls[1][2] and calls[2][2] == "timeout"
     trail = audit_of(db, task_id)
     assert [row[4]["attempt"] for row in trail if row[0] == "call"] == [1, 2, 3]
@@ -210,7 +210,7 @@ def test_a_refused_key_escalates_after_one_call(ops, db, database_url, tmp_path,
     (escalation,) = _escalations(db, task_id)
     assert "HTTP 401" in escalation["input"]["reason"]
     assert "not retryable" in escalation["input"]["reason"]
-    assert [outcome for _, outcome, *_ in _calls(db, task_id)] == ["invalid"]
+    assert [outcome for _, outcome, *_ in _calls(db, task_id)] == ["error"]
     assert _drained(db)
     assert llm.calls == 1
 

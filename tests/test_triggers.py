@@ -297,3 +297,10 @@ def test_suppressions_over_the_api(database_url, db, client):
         ).status_code
         == 422
     )
+
+
+def test_an_unsubscribe_token_with_non_ascii_digits_is_not_ours():
+    from orchestrator.outbox import read_unsubscribe_token
+
+    assert read_unsubscribe_token(b"k", "\u00b2.abc") is None  # "²".isdigit() is true
+    assert read_unsubscribe_token(b"k", "\u0661\u0662.abc") is None  # Arabic-Indic digits

@@ -45,7 +45,8 @@ class AdapterAnswer:
 class AdapterError(Exception):
     """A failed attempt. transient: worth retrying (timeouts, 5xx, 429, an answer that does not
     validate); otherwise the task escalates at once (4xx such as a bad key). retry_after: seconds
-    a provider asked for. request/raw: what was sent and received, kept with the attempt."""
+    a provider asked for. request/raw: what was sent and received, kept with the attempt.
+    invalid: an answer came back but is not JSON or does not fit the result model."""
 
     def __init__(
         self,
@@ -55,8 +56,10 @@ class AdapterError(Exception):
         retry_after: float | None = None,
         request: dict[str, Any] | None = None,
         raw: str | None = None,
+        invalid: bool = False,
     ) -> None:
         super().__init__(reason)
+        self.invalid = invalid
         self.reason = reason
         self.transient = transient
         self.retry_after = retry_after

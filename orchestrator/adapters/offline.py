@@ -74,6 +74,7 @@ class OfflineAdapter:
                 transient=False,
                 request=request,
                 raw=raw,
+                invalid=True,
             ) from exc
         return AdapterAnswer(request=request, raw=raw, result=result, model="offline")
 

@@ -178,14 +178,14 @@ class OpenAICompatAdapter:
             answer = json.loads(_unfenced(raw))
         except json.JSONDecodeError as exc:
             reason = f"the answer is not JSON ({exc.msg} at character {exc.pos})"
-            raise self._failed(call, started, reason, True, request, raw=raw) from exc
+            raise self._failed(call, started, reason, True, request, raw=raw, invalid=True) from exc
         try:
             result = call.result_model.model_validate(answer).model_dump(mode="json")
         except ValidationError as exc:
             reason = (
                 f"the answer does not fit {call.result_model.__name__}: {summarise_errors(exc)}"
             )
-            raise self._failed(call, started, reason, True, request, raw=raw) from exc
+            raise self._failed(call, started, reason, True, request, raw=raw, invalid=True) from exc
         log.info("task %s: answered by %s in %.2fs", call.task_id, self.model, _since(started))
         usage = response.usage.model_dump(mode="json") if response.usage else None
         return AdapterAnswer(
@@ -202,6 +202,7 @@ class OpenAICompatAdapter:
         *,
         raw: str | None = None,
         retry_after: float | None = None,
+        invalid: bool = False,
     ) -> AdapterError:
         # The reason of a schema mismatch may quote the answer, so the log keeps to the kind.
         outcome = "transient failure" if transient else "failure"
@@ -214,8 +215,9 @@ class OpenAICompatAdapter:
             reason.split(":", 1)[0],
         )
         return AdapterError(
-            reason, transient=transient, retry_after=retry_after, request=request, raw=raw
-        )
+            reason, transient=transient, retry_after=retry_after, request=request, raw=raw,
+            invalid=invalid,
+        )  # fmt: skip
 
     async def aclose(self) -> None:
         await self._client.close()
