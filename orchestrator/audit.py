@@ -27,8 +27,9 @@ import psycopg
 
 from hk_core.settings import Settings
 
-_LAST_SQL = """
-select hash from app.task_audit where chain = %s order by audit_id desc limit 1
+_NEXT_SQL = """
+select (select hash from app.task_audit where chain = %s order by audit_id desc limit 1),
+    nextval(pg_get_serial_sequence('app.task_audit', 'audit_id'))
 """
 _INSERT_SQL = """
 insert into app.task_audit
@@ -85,12 +86,9 @@ class Auditor:
         await conn.execute(
             "select pg_advisory_xact_lock(hashtextextended(%s, 7231))", ("audit:" + chain,)
         )
-        cur = await conn.execute(_LAST_SQL, (chain,))
-        last = await cur.fetchone()
-        cur = await conn.execute(
-            "select nextval(pg_get_serial_sequence('app.task_audit', 'audit_id'))"
-        )
-        audit_id = (await cur.fetchone())[0]  # type: ignore[index]
+        # After the lock, in a statement of its own: its snapshot then sees the last commit.
+        cur = await conn.execute(_NEXT_SQL, (chain,))
+        last_hash, audit_id = await cur.fetchone()  # type: ignore[misc]
         row: dict[str, Any] = {
             "audit_id": audit_id,
             "chain": chain,
@@ -104,7 +102,7 @@ class Auditor:
             "to_state": to_state,
             "reason": reason,
             "detail": detail or {},
-            "prev_hash": last[0] if last else None,
+            "prev_hash": last_hash,
         }
         row["hash"] = row_hash(self.key, row)
         params = dict(row, detail=orjson.dumps(row["detail"]).decode())
