@@ -108,18 +108,23 @@ def print_task_walk(console: Console, walk: TaskWalk | None) -> None:
     if walk is None:
         return
     table = Table(title=f"Orchestrator: lead {walk.lead_id}, research → draft → approval (audit)")
-    for column in ("task", "actor", "action", "state", "reason"):
-        table.add_column(column)
-    names = {walk.research_id: "research", walk.draft_id: "outreach draft"}
+    for column in ("task", "who", "what", "why"):
+        table.add_column(column, overflow="fold")
+    names = {walk.research_id: "research", walk.draft_id: "draft"}
     for task_id, _at, actor, action, move, reason in walk.trail:
-        table.add_row(f"{task_id} {names.get(task_id, '')}", actor, action, move, reason[:60])
+        what = move if action == "transition" else action
+        why = reason if len(reason) <= 40 else reason[:39] + "…"
+        table.add_row(f"{task_id} {names.get(task_id, '')}", actor, what, why)
     console.print(table)
     if walk.brief:
-        console.print(f"Research brief: {walk.brief}")
+        console.print(f"Research brief: {walk.brief}", markup=False)
     if walk.proposed:
-        console.print(f"Draft proposed: {walk.proposed}")
+        console.print(f"Draft proposed: {walk.proposed}", markup=False)
     if walk.approved:
-        console.print(f"Approved (edited) and sent as: {walk.approved}  [{walk.message_status}]")
+        console.print(
+            f"Approved (edited) and sent as: {walk.approved} (message: {walk.message_status})",
+            markup=False,
+        )
     if walk.note:
         console.print(f"[yellow]{walk.note}[/yellow]")
     verdict = "intact" if walk.audit_breaks == 0 else f"{walk.audit_breaks} broken"
