@@ -211,19 +211,55 @@ def tasks_cancel(
     typer.echo(f"task {task_id} {task['state']}")
 
 
+@audit_app.command("heads")
+def audit_heads(
+    out: Annotated[Path | None, typer.Option(help="Write them to this file (JSON)")] = None,
+) -> None:
+    """Each chain's last row and hash: keep them outside the database, and `hk audit verify
+    --heads FILE` later also finds a chain cut short or removed whole."""
+    import psycopg
+
+    from orchestrator.audit import heads
+
+    with psycopg.connect(_url()) as conn:
+        found = {chain: list(head) for chain, head in heads(conn).items()}
+    text = json.dumps(found, indent=1, sort_keys=True)
+    if out is None:
+        typer.echo(text)
+    else:
+        out.write_text(text + "\n")
+        typer.echo(f"{len(found):,} chain heads written to {out}")
+
+
 @audit_app.command("verify")
 def audit_verify(
     chain: Annotated[str | None, typer.Option(help="Only this chain, e.g. lead:42")] = None,
+    heads_file: Annotated[
+        Path | None,
+        typer.Option("--heads", help="Also check heads recorded earlier by `hk audit heads`"),
+    ] = None,
 ) -> None:
     """Recompute the audit log's hash chains; exit 1 naming the first broken row of each."""
     import psycopg
 
     from hk_core.settings import get_settings
-    from orchestrator.audit import audit_key, verify
+    from orchestrator.audit import audit_key, check_heads, verify
 
+    recorded: dict[str, tuple[int, str]] = {}
+    if heads_file is not None:
+        try:
+            loaded = json.loads(heads_file.read_text())
+            recorded = {str(c): (int(h[0]), str(h[1])) for c, h in loaded.items()}
+        except (OSError, ValueError, TypeError, IndexError, AttributeError) as exc:
+            typer.echo(f"error: --heads {heads_file}: not a file of `hk audit heads` ({exc})",
+                       err=True)  # fmt: skip
+            raise typer.Exit(2) from None
+        if chain is not None:
+            recorded = {c: h for c, h in recorded.items() if c == chain}
     with psycopg.connect(_url()) as conn:
         result = verify(conn, audit_key(get_settings()), chain=chain)
-    breaks = result.breaks or []
+        cut = check_heads(conn, recorded)
+    breaks = (result.breaks or []) + cut
     typer.echo(f"checked {result.rows:,} rows in {result.chains:,} chains: "
                f"{len(breaks)} broken")  # fmt: skip
     for found in breaks:

@@ -150,6 +150,32 @@ def verify(conn: psycopg.Connection, key: bytes, *, chain: str | None = None) ->
     return result
 
 
+def heads(conn: psycopg.Connection) -> dict[str, tuple[int, str]]:
+    """Each chain's last row: ``{chain: (audit_id, hash)}``. Kept outside the database (a file,
+    a ticket, another system), they make a chain cut short or removed whole detectable too."""
+    rows = conn.execute(
+        "select distinct on (chain) chain, audit_id, hash from app.task_audit "
+        "order by chain, audit_id desc"
+    ).fetchall()
+    return {chain: (audit_id, digest) for chain, audit_id, digest in rows}
+
+
+def check_heads(conn: psycopg.Connection, recorded: dict[str, tuple[int, str]]) -> list[Break]:
+    """Every recorded head must still be in its chain with its hash (later rows may follow)."""
+    problems = []
+    for chain, (audit_id, digest) in sorted(recorded.items()):
+        row = conn.execute(
+            "select hash from app.task_audit where chain = %s and audit_id = %s",
+            (chain, audit_id),
+        ).fetchone()
+        if row is None:
+            problems.append(Break(chain, audit_id, "the recorded head is gone: rows were "
+                                  "removed from the chain's end, or the whole chain"))  # fmt: skip
+        elif not hmac.compare_digest(row[0], digest):
+            problems.append(Break(chain, audit_id, "the recorded head's hash differs"))
+    return problems
+
+
 def _rows(cur: psycopg.Cursor) -> Iterator[dict[str, Any]]:
     names = [*_COLUMNS, "hash"]
     for values in cur:

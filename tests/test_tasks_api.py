@@ -367,3 +367,25 @@ def test_audit_verify_finds_an_edited_and_a_deleted_row(client, db, draft):
     deleted = hk("audit", "verify", "--chain", chain)
     assert deleted.returncode == 1
     assert f"at audit_id {ids[3]}: its prev_hash does not match" in deleted.stdout
+
+
+def test_recorded_chain_heads_find_a_chain_cut_short(client, db, draft, tmp_path):
+    task_id = draft()
+    chain = client.get(f"/v1/tasks/{task_id}").json()["audit_chain"]
+    heads = tmp_path / "heads.json"
+    written = hk("audit", "heads", "--out", str(heads))
+    assert written.returncode == 0, written.stdout + written.stderr
+    last = json.loads(heads.read_text())[chain]
+    assert hk("audit", "verify", "--heads", str(heads)).returncode == 0
+    # Later rows after a recorded head are fine: the chain only grew.
+    assert client.post(f"/v1/tasks/{task_id}/approve").status_code == 200
+    assert hk("audit", "verify", "--heads", str(heads)).returncode == 0
+    # Cutting rows off the end leaves an intact chain that the recorded head still catches.
+    _tamper(db, "delete from app.task_audit where chain = %s and audit_id >= %s", chain, last[0])
+    assert hk("audit", "verify").returncode == 0
+    cut = hk("audit", "verify", "--heads", str(heads))
+    assert cut.returncode == 1
+    assert f"chain {chain} at audit_id {last[0]}: the recorded head is gone" in cut.stdout
+    bad = tmp_path / "bad.json"
+    bad.write_text("[1, 2]")
+    assert hk("audit", "verify", "--heads", str(bad)).returncode == 2
