@@ -146,6 +146,13 @@ def task_row(db: psycopg.Connection, task_id: int) -> dict[str, Any]:
     return dict(zip(names, row, strict=True))
 
 
+def messages_in_flight(db: psycopg.Connection) -> int:
+    """Outbox rows the worker has not finished with (queued or being sent)."""
+    return db.execute(
+        "select count(*) from app.messages where status in ('queued', 'sending')"
+    ).fetchone()[0]
+
+
 def state_of(db: psycopg.Connection, task_id: int) -> str:
     return db.execute("select state from app.tasks where task_id = %s", (task_id,)).fetchone()[0]
 

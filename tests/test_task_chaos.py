@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from helpers import wait_for
 from ops_fixtures import Worker
-from task_fixtures import NO_RULES, Tasks, insert_leads, write_assistants
+from task_fixtures import NO_RULES, Tasks, insert_leads, messages_in_flight, write_assistants
 
 from orchestrator.tasks import TERMINAL
 
@@ -140,12 +140,7 @@ def _chaos(ops, db, database_url, tmp_path, count: int) -> None:
         "select kind, state, count(*) from app.tasks group by kind, state order by 1, 2"
     ).fetchall()
     assert wait_for(
-        lambda: (
-            db.execute(
-                "select count(*) from app.messages where status in ('queued', 'sending')"
-            ).fetchone()[0]
-            == 0
-        ),
+        lambda: messages_in_flight(db) == 0,
         60,
     )
     logs = "".join(w.log.read_text() for w in started)

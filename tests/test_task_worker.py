@@ -21,6 +21,7 @@ from task_fixtures import (
     Tasks,
     audit_of,
     insert_leads,
+    messages_in_flight,
     reaches,
     state_of,
     task_row,
@@ -305,13 +306,7 @@ def test_an_approved_edited_draft_is_sent_once_as_edited(ops, db, database_url, 
     tasks.defer(EXECUTE, task_id, copies=3)  # duplicated deliveries of the execute job
     assert reaches(db, task_id, TERMINAL, 60), state_of(db, task_id)
     assert wait_for(
-        lambda: (
-            db.execute(
-                "select count(*) from app.messages where status in ('queued', 'sending')"
-            ).fetchone()[0]
-            == 0
-            and sms.count >= 1
-        ),
+        lambda: messages_in_flight(db) == 0 and sms.count >= 1,
         60,
     )
 
