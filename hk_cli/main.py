@@ -94,16 +94,72 @@ def db_url() -> None:
 
 
 @keys_app.command("create")
-def api_keys_create(name: str) -> None:
+def api_keys_create(
+    name: str,
+    scopes: Annotated[
+        str,
+        typer.Option(
+            help="Comma-separated: ingest, read, operate, approve, admin (docs/security.md)."
+        ),
+    ] = "ingest,read,operate,approve,admin",
+) -> None:
     """Create an API key; the key is printed once, alone on the last line."""
     import psycopg
 
-    from hk_core.apikeys import create_api_key
+    from hk_core.apikeys import ScopeError, create_api_key, parse_scopes
+
+    try:
+        chosen = parse_scopes(scopes)
+    except ScopeError as error:
+        raise typer.BadParameter(str(error), param_hint="--scopes") from None
+    with psycopg.connect(_conninfo()) as conn:
+        key, token = create_api_key(conn, name, chosen)
+    typer.echo(
+        f"created API key {key.prefix} for {name!r} with scopes {','.join(key.scopes)}; "
+        "store it now, it is not shown again:"
+    )
+    typer.echo(token)
+
+
+@keys_app.command("ls")
+def api_keys_ls(
+    all_keys: Annotated[bool, typer.Option("--all", help="Include revoked keys.")] = False,
+) -> None:
+    """List API keys: prefix, name, scopes, created, revoked (never the key itself)."""
+    import psycopg
+    from rich.console import Console
+    from rich.table import Table
+
+    from hk_core.apikeys import list_api_keys
 
     with psycopg.connect(_conninfo()) as conn:
-        key, token = create_api_key(conn, name)
-    typer.echo(f"created API key {key.prefix} for {name!r}; store it now, it is not shown again:")
-    typer.echo(token)
+        keys = list_api_keys(conn, include_revoked=all_keys)
+    table = Table("prefix", "name", "scopes", "created", "revoked")
+    for key in keys:
+        table.add_row(
+            key.prefix, key.name, ",".join(key.scopes),
+            key.created_at.strftime("%Y-%m-%d %H:%M"),
+            key.revoked_at.strftime("%Y-%m-%d %H:%M") if key.revoked_at else "",
+        )  # fmt: skip
+    Console().print(table)
+
+
+@keys_app.command("revoke")
+def api_keys_revoke(prefix: str) -> None:
+    """Revoke a key by its prefix (or the whole key); servers stop accepting it within
+    HK_API_KEY_CACHE_SECONDS."""
+    import psycopg
+
+    from hk_core.apikeys import revoke_api_key, split_token
+
+    parts = split_token(prefix)
+    wanted = parts[0] if parts else prefix.removeprefix("hk_")
+    with psycopg.connect(_conninfo()) as conn:
+        revoked = revoke_api_key(conn, wanted)
+    if not revoked:
+        typer.echo(f"no live API key has prefix {wanted!r}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"revoked API key {wanted}")
 
 
 # Below this size, starting worker processes costs more than it saves.

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # The development key only exists so a fresh clone works; production sets HK_PII_KEY.
 DEV_PII_KEY = "hk-development-pii-key-not-for-production"
@@ -101,6 +103,41 @@ class Settings(BaseSettings):
         default=None,
         description="Key of the audit log's hash chain; unset: derived from pii_key.",
     )
+
+    # Security (docs/security.md): the browser front end's origins, metrics, documents, webhooks.
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Origins the front end is served from (JSON list or comma-separated); "
+        "'*' is refused, since the API takes credentials.",
+    )
+    cors_max_age_seconds: int = Field(default=600, ge=0)
+    metrics_public: bool = Field(
+        default=True, description="Serve /metrics without a key; false: an admin key is needed."
+    )
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            if value.strip().startswith("["):
+                return json.loads(value)
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _explicit_origins(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            if origin == "*" or "*" in origin:
+                raise ValueError(
+                    "HK_CORS_ORIGINS must list origins; a wildcard with credentials lets any "
+                    "site call the API as the user"
+                )
+            if not origin.startswith(("http://", "https://")) or origin.count("/") > 2:
+                raise ValueError(
+                    f"HK_CORS_ORIGINS entry {origin!r} is not an origin (scheme://host[:port])"
+                )
+        return [origin.rstrip("/") for origin in value]
 
     @property
     def lake_root(self) -> str:

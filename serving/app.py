@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 import psycopg
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from psycopg_pool import AsyncConnectionPool
 
 from hk_core.db import database_url, mlflow_tracking_url
@@ -130,6 +131,7 @@ def create_app(
     app.add_exception_handler(RequestValidationError, validation_error_handler)  # type: ignore[arg-type]
     app.add_exception_handler(psycopg.OperationalError, database_error_handler)  # type: ignore[arg-type]
     app.include_router(health.router)
+    app.include_router(health.metrics_router(settings.metrics_public))
     app.include_router(leads.router)
     app.include_router(scores.router)
     app.include_router(funnel.router)
@@ -145,5 +147,16 @@ def create_app(
     if not tracing_configured():
         app.add_middleware(ScoreFastPath, on_answer=scores.count_lead_score)
     app.add_middleware(BodyLimitMiddleware, limit_for=body_limit)
+    if settings.cors_origins:
+        # Explicit origins only (settings refuse "*"): the front end sends the API key.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_credentials=True,
+            allow_methods=["GET", "POST", "PATCH", "DELETE"],
+            allow_headers=["X-API-Key", "Content-Type", "Idempotency-Key"],
+            expose_headers=["Location", "Retry-After", "X-Model-Version"],
+            max_age=settings.cors_max_age_seconds,
+        )
     app.add_middleware(MetricsMiddleware)
     return app

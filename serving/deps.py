@@ -1,13 +1,19 @@
-"""Request dependencies: the app state, the caller's API key and its rate limit."""
+"""Request dependencies: the app state, the caller's API key, its scope and its rate limit.
+
+Every route names the one scope it needs in its signature (``key_id: OperateKey``); FastAPI
+puts that in the operation's security requirement in the OpenAPI schema, which is where
+``tests/test_scopes.py`` reads it to prove each route refuses a key without it.
+"""
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Annotated
 
 import psycopg
 from fastapi import Depends, HTTPException, Request, Security
-from fastapi.security import APIKeyHeader
+from fastapi.security import APIKeyHeader, SecurityScopes
 
 from hk_core.apikeys import matches, split_token
 from serving.state import AppState
@@ -28,26 +34,34 @@ async def get_state(request: Request) -> AppState:
 State = Annotated[AppState, Depends(get_state)]
 
 
-async def _lookup(state: AppState, prefix: str) -> tuple[int, bytes] | None:
+@dataclass(frozen=True, slots=True)
+class Caller:
+    key_id: int
+    scopes: frozenset[str]
+
+
+async def _lookup(state: AppState, prefix: str) -> tuple[int, bytes, frozenset[str]] | None:
     cached = state.key_cache.get(prefix)
     now = time.monotonic()
-    if cached and now - cached[2] < state.settings.api_key_cache_seconds:
-        return cached[0], cached[1]
+    if cached and now - cached[3] < state.settings.api_key_cache_seconds:
+        return cached[0], cached[1], cached[2]
     async with state.pool.connection() as conn:
         cur = await conn.execute(
-            "select key_id, key_hash from app.api_keys where prefix = %s and revoked_at is null",
+            "select key_id, key_hash, scopes from app.api_keys "
+            "where prefix = %s and revoked_at is null",
             (prefix,),
         )
         row = await cur.fetchone()
     if row is None:
         state.key_cache.pop(prefix, None)
         return None
-    state.key_cache[prefix] = (row[0], bytes(row[1]), now)
-    return row[0], bytes(row[1])
+    scopes = frozenset(row[2])
+    state.key_cache[prefix] = (row[0], bytes(row[1]), scopes, now)
+    return row[0], bytes(row[1]), scopes
 
 
-async def authenticate(state: AppState, token: str | None) -> int | None:
-    """The key id of a valid, unrevoked ``X-API-Key`` value, else None."""
+async def authenticate(state: AppState, token: str | None) -> Caller | None:
+    """The caller behind a valid, unrevoked ``X-API-Key`` value, else None."""
     if not token:
         return None
     parts = split_token(token)
@@ -56,29 +70,46 @@ async def authenticate(state: AppState, token: str | None) -> int | None:
     found = await _lookup(state, parts[0])
     if found is None or not matches(token, found[1]):
         return None
-    return found[0]
+    return Caller(found[0], found[2])
+
+
+def missing_scope_detail(scope: str) -> str:
+    return f"this API key lacks the {scope!r} scope"
 
 
 def rate_limited_detail(state: AppState) -> str:
     return f"rate limit of {state.rate_limiter.limit} requests per minute exceeded"
 
 
-async def api_key_id(state: State, token: Annotated[str | None, Security(API_KEY_HEADER)]) -> int:
-    """The caller's key id; 401 unless the key is valid, 429 once it is over its limit."""
-    key_id = await authenticate(state, token)
-    if key_id is None:
+async def api_key_id(
+    security_scopes: SecurityScopes,
+    state: State,
+    token: Annotated[str | None, Security(API_KEY_HEADER)],
+) -> int:
+    """The caller's key id; 401 unless the key is valid, 403 without the route's scope, 429
+    once it is over its limit."""
+    caller = await authenticate(state, token)
+    if caller is None:
         raise _UNAUTHORIZED
-    allowed, retry_after = await state.rate_limiter.hit(key_id)
+    for scope in security_scopes.scopes:
+        if scope not in caller.scopes:
+            raise HTTPException(status_code=403, detail=missing_scope_detail(scope))
+    allowed, retry_after = await state.rate_limiter.hit(caller.key_id)
     if not allowed:
         raise HTTPException(
             status_code=429,
             detail=rate_limited_detail(state),
             headers={"Retry-After": str(retry_after)},
         )
-    return key_id
+    return caller.key_id
 
 
-ApiKeyId = Annotated[int, Depends(api_key_id)]
+# The scope each route needs, one per route (docs/security.md has the table).
+IngestKey = Annotated[int, Security(api_key_id, scopes=["ingest"])]
+ReadKey = Annotated[int, Security(api_key_id, scopes=["read"])]
+OperateKey = Annotated[int, Security(api_key_id, scopes=["operate"])]
+ApproveKey = Annotated[int, Security(api_key_id, scopes=["approve"])]
+AdminKey = Annotated[int, Security(api_key_id, scopes=["admin"])]
 
 
 async def key_name(state: AppState, conn: psycopg.AsyncConnection, key_id: int) -> str:

@@ -72,6 +72,7 @@ async def database_error_handler(request: Request, exc: psycopg.OperationalError
 ERROR_RESPONSES: dict[int | str, dict] = {
     400: {"model": ErrorBody, "description": "The body could not be read (not UTF-8 JSON)"},
     401: {"model": ErrorBody, "description": "Missing or invalid X-API-Key"},
+    403: {"model": ErrorBody, "description": "The API key lacks the scope this route needs"},
     413: {"model": ErrorBody, "description": "Request body too large"},
     422: {"model": ValidationErrorBody, "description": "Invalid input; `loc` names the field"},
     429: {"model": ErrorBody, "description": "Rate limit exceeded; see Retry-After"},

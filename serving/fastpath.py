@@ -7,7 +7,7 @@ answers through ``LeadScorer.answer``, the route's own code: the cached answer, 
 read and scored (misses coalesced with their neighbours), or the 404/409 that says why not,
 with the same body, headers and metrics as the route. Everything else goes on to FastAPI
 untouched: another path or method, an id the route would refuse (422), no model (503), no
-key or a bad one (401), so those answers keep a single source. Nothing is counted or
+key or a bad one (401), a key without the ``read`` scope (403), so those answers keep a single source. Nothing is counted or
 changed before the key is known to be valid. A database that cannot be reached while the
 key is checked or the lead read is the route's 503 (``serving.errors``), answered here.
 """
@@ -58,14 +58,14 @@ class ScoreFastPath:
                 token = value.decode("latin-1")
                 break
         try:
-            key_id = await authenticate(state, token)
+            caller = await authenticate(state, token)
         except psycopg.OperationalError as error:
             scope["route"] = _ROUTE
             return await _unavailable(send, error)
-        if key_id is None:
-            return await self.app(scope, receive, send)  # FastAPI answers the 401
+        if caller is None or "read" not in caller.scopes:
+            return await self.app(scope, receive, send)  # FastAPI answers the 401 or 403
         scope["route"] = _ROUTE
-        allowed, retry_after = await state.rate_limiter.hit(key_id)
+        allowed, retry_after = await state.rate_limiter.hit(caller.key_id)
         if not allowed:
             body = orjson.dumps({"detail": rate_limited_detail(state)})
             extra = [(b"retry-after", str(retry_after).encode())]

@@ -27,8 +27,8 @@ class AppState:
     features: FeatureStore
     score_cache: ScoreCache
     scorer: LeadScorer
-    # prefix -> (key_id, digest, fetched_at): saves a database round trip per request.
-    key_cache: dict[str, tuple[int, bytes, float]] = field(default_factory=dict)
+    # prefix -> (key_id, digest, scopes, fetched_at): saves a database round trip per request.
+    key_cache: dict[str, tuple[int, bytes, frozenset[str], float]] = field(default_factory=dict)
     key_names: dict[int, str] = field(default_factory=dict)  # key_id -> name (never changes)
     # Built once at start-up: it holds the validated assistants file and the audit key.
     orchestrator: Orchestrator | None = None

@@ -56,7 +56,7 @@ MUTATIONS = {
     ),
     "cached_key_never_expires": Mutation(
         "serving/deps.py",
-        "if cached and now - cached[2] < state.settings.api_key_cache_seconds:",
+        "if cached and now - cached[3] < state.settings.api_key_cache_seconds:",
         "if cached:",
         ("tests/test_api_leads.py",),
     ),

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from orchestrator.funnel import STAGES, StageError, move_stage
 from orchestrator.timeline import timeline
-from serving.deps import ApiKeyId, State, key_name
+from serving.deps import OperateKey, ReadKey, State, key_name
 from serving.errors import ERROR_RESPONSES, ErrorBody
 
 router = APIRouter(prefix="/v1/leads", tags=["funnel"])
@@ -53,7 +53,7 @@ class StageConflict(BaseModel):
         **ERROR_RESPONSES,
     },
 )
-async def post_stage(lead_id: LeadId, body: StageIn, state: State, key_id: ApiKeyId) -> Any:
+async def post_stage(lead_id: LeadId, body: StageIn, state: State, key_id: OperateKey) -> Any:
     async with state.pool.connection() as conn, conn.transaction():
         actor = f"api-key:{await key_name(state, conn, key_id)}"
         try:
@@ -100,7 +100,7 @@ class TimelinePage(BaseModel):
 async def get_timeline(
     lead_id: LeadId,
     state: State,
-    key_id: ApiKeyId,
+    key_id: ReadKey,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
 ) -> Any:

@@ -8,7 +8,8 @@ from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
 
-from serving.deps import State
+from serving.deps import AdminKey, State
+from serving.errors import ERROR_RESPONSES
 
 router = APIRouter(tags=["health"])
 READY_TIMEOUT_SECONDS = 2.0
@@ -56,6 +57,25 @@ async def ready(state: State, response: Response) -> Any:
     return {"status": status, "database": "ok", "model": model, "score_cache_entries": entries}
 
 
-@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
-async def metrics() -> Response:
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+def metrics_router(public: bool) -> APIRouter:
+    """``/metrics``: open to the scraper (the default), or for admin keys only
+    (``HK_METRICS_PUBLIC=false``)."""
+    metrics_routes = APIRouter(tags=["health"])
+    if public:
+
+        @metrics_routes.get("/metrics", summary="Prometheus metrics", response_class=Response)
+        async def metrics() -> Response:
+            return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    else:
+
+        @metrics_routes.get(
+            "/metrics",
+            summary="Prometheus metrics (admin keys)",
+            response_class=Response,
+            responses={k: v for k, v in ERROR_RESPONSES.items() if k in (401, 403, 429, 503)},
+        )
+        async def admin_metrics(_key: AdminKey) -> Response:
+            return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return metrics_routes

@@ -18,7 +18,7 @@ from hk_core.contract import Lead, LeadCreated, LeadIn
 from hk_core.intake import import_leads
 from hk_core.readers import Format, detect_format
 from hk_core.records import LEAD_INSERT_COLUMNS, LeadRecordBuilder
-from serving.deps import ApiKeyId, State
+from serving.deps import IngestKey, ReadKey, State
 from serving.errors import ERROR_RESPONSES, ErrorBody
 from serving.state import AppState
 from serving.streams import QueueReader
@@ -73,7 +73,7 @@ _LEAD_BODY = {
 async def create_lead(
     request: Request,
     state: State,
-    key_id: ApiKeyId,
+    key_id: IngestKey,
     idempotency_key: Annotated[
         str | None,
         Header(max_length=MAX_IDEMPOTENCY_KEY, description="Replays return the first response"),
@@ -231,7 +231,7 @@ _BULK_BODY = {
 async def bulk_import(
     request: Request,
     state: State,
-    key_id: ApiKeyId,
+    key_id: IngestKey,
     format: Annotated[Format | None, Query(description="Overrides Content-Type")] = None,
 ) -> Any:
     fmt = format or detect_format(None, request.headers.get("content-type"))
@@ -280,7 +280,7 @@ async def bulk_import(
     responses={404: {"model": ErrorBody, "description": "No such lead"}, **ERROR_RESPONSES},
 )
 async def get_lead(
-    lead_id: Annotated[int, Path(ge=1, le=2**63 - 1)], state: State, key_id: ApiKeyId
+    lead_id: Annotated[int, Path(ge=1, le=2**63 - 1)], state: State, key_id: ReadKey
 ) -> Any:
     async with state.pool.connection() as conn:
         cur = conn.cursor(row_factory=dict_row)

@@ -16,7 +16,7 @@ from prometheus_client import Counter
 from pydantic import BaseModel, Field
 
 from hk_core.features import FEATURES
-from serving.deps import ApiKeyId, State
+from serving.deps import ReadKey, State
 from serving.errors import ERROR_RESPONSES, ErrorBody
 from serving.model import ModelHolder, ServedModel
 
@@ -81,7 +81,7 @@ _NO_MODEL = {
     "model": ErrorBody,
     "description": "No model has been promoted yet, or the database is unavailable",
 }
-_AUTH = {k: v for k, v in ERROR_RESPONSES.items() if k in (400, 401, 422, 429)}
+_AUTH = {k: v for k, v in ERROR_RESPONSES.items() if k in (400, 401, 403, 422, 429)}
 _JSON_TYPE = {"numeric": "number", "boolean": "boolean", "categorical": "string"}
 # The documented body is the feature list of hk_core.features (what every model is trained
 # on); the check itself is against the loaded model's signature, in _validate_payload.
@@ -144,7 +144,7 @@ def _response(content: bytes, model: str) -> Response:
     },
 )
 async def lead_score(
-    state: State, _key: ApiKeyId, lead_id: Annotated[int, Path(ge=1, le=MAX_LEAD_ID)]
+    state: State, _key: ReadKey, lead_id: Annotated[int, Path(ge=1, le=MAX_LEAD_ID)]
 ) -> Response:
     # serving/fastpath.py answers this route's requests through the same LeadScorer.answer
     # before FastAPI routes them; they reach here when it hands them on (see its docstring).
@@ -199,7 +199,7 @@ def _unprocessable(errors: list[dict[str, Any]]) -> Response:
     responses={**_AUTH, 503: _NO_MODEL},
     openapi_extra=_PAYLOAD_BODY,
 )
-async def score_payload(state: State, _key: ApiKeyId, request: Request) -> Response:
+async def score_payload(state: State, _key: ReadKey, request: Request) -> Response:
     try:
         payload = orjson.loads(await request.body())
     except orjson.JSONDecodeError:
@@ -222,7 +222,7 @@ async def score_payload(state: State, _key: ApiKeyId, request: Request) -> Respo
     summary="Scores for up to HK_SCORE_BATCH_MAX leads in one call",
     responses={**_AUTH, 503: _NO_MODEL},
 )
-async def batch_scores(state: State, _key: ApiKeyId, body: BatchIn) -> Response:
+async def batch_scores(state: State, _key: ReadKey, body: BatchIn) -> Response:
     limit = state.settings.score_batch_max
     if len(body.lead_ids) > limit:
         return _unprocessable([{"loc": ["body", "lead_ids"], "type": "too_long",

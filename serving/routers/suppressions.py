@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from orchestrator.replies import suppress
-from serving.deps import ApiKeyId, State
+from serving.deps import AdminKey, State
 from serving.errors import ERROR_RESPONSES
 
 router = APIRouter(prefix="/v1/suppressions", tags=["compliance"])
@@ -42,7 +42,7 @@ class SuppressionOut(BaseModel):
     summary="Add a phone and/or email to the do-not-contact list",
     responses={200: {"model": SuppressionOut, "description": "Already listed"}, **ERROR_RESPONSES},
 )
-async def add_suppression(body: SuppressionIn, state: State, key_id: ApiKeyId) -> Any:
+async def add_suppression(body: SuppressionIn, state: State, key_id: AdminKey) -> Any:
     keys = state.hasher.contact_keys(body.email, body.phone)
     if body.phone and keys.phone_e164 is None:
         detail = [

@@ -24,7 +24,7 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from orchestrator.audit import trail
 from orchestrator.tasks import STATES, Orchestrator, TaskError, to_json
-from serving.deps import ApiKeyId, State, key_name
+from serving.deps import ApproveKey, OperateKey, State, key_name
 from serving.errors import ERROR_RESPONSES, ErrorBody
 from serving.state import AppState
 
@@ -252,7 +252,7 @@ def _task_error(exc: TaskError, *, patched: bool = False) -> JSONResponse:
 async def post_task(
     body: TaskIn,
     state: State,
-    key_id: ApiKeyId,
+    key_id: OperateKey,
     response: Response,
     idempotency_key: Annotated[
         str | None,
@@ -302,7 +302,7 @@ async def post_task(
 )
 async def list_tasks(
     state: State,
-    key_id: ApiKeyId,
+    key_id: OperateKey,
     task_state: Annotated[
         str | None, Query(alias="state", max_length=32, description=f"One of {', '.join(STATES)}")
     ] = None,
@@ -350,7 +350,7 @@ from app.task_calls where task_id = %s order by attempt
     summary="A task with its assistant calls and its escalation",
     responses={**NOT_FOUND, **ERROR_RESPONSES},
 )
-async def get_task(task_id: TaskId, state: State, key_id: ApiKeyId) -> Any:
+async def get_task(task_id: TaskId, state: State, key_id: OperateKey) -> Any:
     async with state.pool.connection() as conn:
         task = await _orchestrator(state).get(conn, task_id)
         if task is None:
@@ -396,7 +396,7 @@ DECISION_RESPONSES: dict[int | str, dict[str, Any]] = {**NOT_FOUND, **CONFLICT, 
     responses=DECISION_RESPONSES,
 )
 async def approve_task(
-    task_id: TaskId, state: State, key_id: ApiKeyId, body: ApproveIn | None = None
+    task_id: TaskId, state: State, key_id: ApproveKey, body: ApproveIn | None = None
 ) -> Any:
     body = body or ApproveIn()
     orchestrator = _orchestrator(state)
@@ -417,7 +417,7 @@ async def approve_task(
     responses=DECISION_RESPONSES,
 )
 async def reject_task(
-    task_id: TaskId, state: State, key_id: ApiKeyId, body: RejectIn | None = None
+    task_id: TaskId, state: State, key_id: ApproveKey, body: RejectIn | None = None
 ) -> Any:
     # No body at all is the same refusal as a blank reason: the error names ``reason``.
     reason = body.reason if body else ""
@@ -437,7 +437,7 @@ async def reject_task(
     responses=DECISION_RESPONSES,
 )
 async def cancel_task(
-    task_id: TaskId, state: State, key_id: ApiKeyId, body: CancelIn | None = None
+    task_id: TaskId, state: State, key_id: OperateKey, body: CancelIn | None = None
 ) -> Any:
     reason = body.reason if body else None
     orchestrator = _orchestrator(state)
@@ -455,7 +455,7 @@ async def cancel_task(
     summary="A task's audit rows (and its escalation's), oldest first, with their hashes",
     responses={**NOT_FOUND, **ERROR_RESPONSES},
 )
-async def get_audit(task_id: TaskId, state: State, key_id: ApiKeyId) -> Any:
+async def get_audit(task_id: TaskId, state: State, key_id: OperateKey) -> Any:
     async with state.pool.connection() as conn:
         found = await conn.execute("select 1 from app.tasks where task_id = %s", (task_id,))
         if await found.fetchone() is None:
