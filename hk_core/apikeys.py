@@ -55,6 +55,13 @@ def split_token(token: str) -> tuple[str, str] | None:
     return parts[0], parts[1]
 
 
+def new_token() -> tuple[str, str, bytes]:
+    """A fresh key: (prefix, token, the digest that is stored)."""
+    prefix = secrets.token_hex(4)
+    token = f"{KEY_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
+    return prefix, token, _digest(token)
+
+
 def create_api_key(
     conn: psycopg.Connection, name: str, scopes: str | list[str] | tuple[str, ...] = SCOPES
 ) -> tuple[ApiKey, str]:
@@ -62,12 +69,11 @@ def create_api_key(
     if not name.strip():
         raise ValueError("an API key needs a name")
     chosen = parse_scopes(scopes)
-    prefix = secrets.token_hex(4)
-    token = f"{KEY_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
+    prefix, token, digest = new_token()
     row = conn.execute(
         "insert into app.api_keys (name, prefix, key_hash, scopes) values (%s, %s, %s, %s) "
         "returning key_id",
-        (name, prefix, _digest(token), list(chosen)),
+        (name, prefix, digest, list(chosen)),
     ).fetchone()
     assert row is not None
     return ApiKey(row[0], name, prefix, chosen), token

@@ -27,7 +27,16 @@ from serving.lead_scorer import LeadScorer
 from serving.middleware import BodyLimitMiddleware, MetricsMiddleware
 from serving.model import ModelHolder
 from serving.ratelimit import Clock, make_rate_limiter
-from serving.routers import funnel, health, leads, scores, suppressions, tasks, webhooks
+from serving.routers import (
+    apikeys,
+    funnel,
+    health,
+    leads,
+    scores,
+    suppressions,
+    tasks,
+    webhooks,
+)
 from serving.score_cache import ScoreCache, keep_warm
 from serving.score_marks import ScoreMarks
 from serving.state import AppState
@@ -138,6 +147,7 @@ def create_app(
     app.include_router(tasks.router)
     app.include_router(webhooks.router)
     app.include_router(suppressions.router)
+    app.include_router(apikeys.router)
 
     def body_limit(path: str) -> int:
         return settings.max_bulk_body_bytes if path.endswith("/bulk") else settings.max_body_bytes
