@@ -27,7 +27,16 @@ from serving.lead_scorer import LeadScorer
 from serving.middleware import BodyLimitMiddleware, MetricsMiddleware
 from serving.model import ModelHolder
 from serving.ratelimit import Clock, make_rate_limiter
-from serving.routers import funnel, health, leads, scores, suppressions, tasks, webhooks
+from serving.routers import (
+    deals,
+    funnel,
+    health,
+    leads,
+    scores,
+    suppressions,
+    tasks,
+    webhooks,
+)
 from serving.score_cache import ScoreCache, keep_warm
 from serving.score_marks import ScoreMarks
 from serving.state import AppState
@@ -136,6 +145,7 @@ def create_app(
     app.include_router(scores.router)
     app.include_router(funnel.router)
     app.include_router(tasks.router)
+    app.include_router(deals.router)
     app.include_router(webhooks.router)
     app.include_router(suppressions.router)
 
@@ -154,8 +164,8 @@ def create_app(
             allow_origins=settings.cors_origins,
             allow_credentials=True,
             allow_methods=["GET", "POST", "PATCH", "DELETE"],
-            allow_headers=["X-API-Key", "Content-Type", "Idempotency-Key"],
-            expose_headers=["Location", "Retry-After", "X-Model-Version"],
+            allow_headers=["X-API-Key", "Content-Type", "Idempotency-Key", "If-Match"],
+            expose_headers=["Location", "Retry-After", "X-Model-Version", "ETag"],
             max_age=settings.cors_max_age_seconds,
         )
     app.add_middleware(MetricsMiddleware)
