@@ -304,3 +304,59 @@ def test_an_approved_offer_sets_the_deals_offer_and_links_the_task(ops, db, data
     ).fetchone()
     assert detail["changes"]["offer_amount"] == {"before": None, "after": str(approved)}
     assert tasks.verify(db).ok
+
+
+def test_the_deals_mart_has_a_row_per_deal_with_expected_fees(db, database_url):
+    import dagster as dg
+
+    from hk_pipelines.defs.common.resources import PostgresResource, dbt_resource
+    from hk_pipelines.defs.warehouse.assets import warehouse_deals
+    from hk_pipelines.runner import MART_ASSETS
+
+    leads = insert_leads(db, 4, start=100)
+    paths = {
+        leads[0]: TO_OFFER,
+        leads[1]: (*TO_OFFER, "under_contract"),
+        leads[2]: (*TO_OFFER, "under_contract", "closed_won"),
+        leads[3]: TO_OFFER[:-1],  # not at offer_made yet: no deal
+    }
+    for lead, stages in paths.items():
+        for stage in stages:
+            db.execute(
+                "insert into app.stage_events (lead_id, stage, occurred_at, actor) "
+                "values (%s, %s, clock_timestamp(), 'test')",
+                (lead, stage),
+            )
+    fees = {leads[0]: "10000.50", leads[1]: "12000.00", leads[2]: "7000.25"}
+    for lead, fee in fees.items():
+        db.execute(
+            "update app.deals set assignment_fee = %s, contract_price = 200000.10, "
+            "notes = 'private' where lead_id = %s",
+            (Decimal(fee), lead),
+        )
+    resources = {"postgres": PostgresResource(url=database_url), "dbt": dbt_resource()}
+    selection = dg.AssetSelection.assets(warehouse_deals, "stg_deals", "deals_pipeline")
+    with dg.instance_for_test() as instance:
+        result = dg.materialize(
+            MART_ASSETS, selection=selection, instance=instance, resources=resources
+        )
+    assert result.success
+    checks = result.get_asset_check_evaluations()
+    assert checks and all(c.passed for c in checks)
+    rows = db.execute(
+        "select lead_id, source, status, is_open, expected_fee, realised_fee, contract_price, "
+        "days_since_offer_made from marts.deals_pipeline order by lead_id"
+    ).fetchall()
+    assert rows == [
+        (leads[0], "vendor", "offer_made", True, Decimal("10000.50"), None,
+         Decimal("200000.10"), 0),
+        (leads[1], "vendor", "under_contract", True, Decimal("12000.00"), None,
+         Decimal("200000.10"), 0),
+        (leads[2], "vendor", "closed_won", False, None, Decimal("7000.25"),
+         Decimal("200000.10"), 0),
+    ]  # fmt: skip
+    columns = {r[0] for r in db.execute(
+        "select column_name from information_schema.columns where table_schema = 'raw' "
+        "and table_name = 'deals'"
+    ).fetchall()}  # fmt: skip
+    assert "notes" not in columns

@@ -5,6 +5,8 @@
 create table raw.deals (
     deal_id bigint primary key,
     lead_id bigint not null,
+    external_id text,
+    source text not null,
     status text not null,
     offer_amount numeric(14, 2),
     contract_price numeric(14, 2),
