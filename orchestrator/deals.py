@@ -182,6 +182,8 @@ def _text(value: Any) -> str | None:
         return None
     if isinstance(value, date):
         return value.isoformat()
+    if isinstance(value, Decimal):  # as stored and answered: two decimals
+        return f"{value:.2f}"
     return str(value)
 
 

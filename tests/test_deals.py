@@ -150,7 +150,7 @@ def test_patch_round_trips_exact_decimals_and_audits(client, db, settings):
     assert (chain, actor, audited_lead) == (f"lead:{lead_id}", "api-key:tests", lead_id)
     assert detail["deal_id"] == deal["deal_id"]
     assert detail["changes"]["offer_amount"] == {"before": None, "after": "0.10"}
-    assert detail["changes"]["contract_price"] == {"before": None, "after": "123456"}
+    assert detail["changes"]["contract_price"] == {"before": None, "after": "123456.00"}
     assert detail["changes"]["closing_date"] == {"before": None, "after": "2026-12-20"}
     assert verify(db, audit_key(settings)).ok
     count = db.execute("select count(*) from app.task_audit where action = 'deal_updated'")
@@ -302,7 +302,7 @@ def test_an_approved_offer_sets_the_deals_offer_and_links_the_task(ops, db, data
         "select detail from app.task_audit where action = 'deal_updated' and chain = %s",
         (f"lead:{lead}",),
     ).fetchone()
-    assert detail["changes"]["offer_amount"] == {"before": None, "after": str(approved)}
+    assert detail["changes"]["offer_amount"] == {"before": None, "after": f"{approved}.00"}
     assert tasks.verify(db).ok
 
 

@@ -129,6 +129,7 @@ def warehouse_deals(
     return dg.MaterializeResult(
         metadata={
             "rows": rows,
+            "dagster/row_count": rows,
             "table": "raw.deals",
             "by_status": dg.MetadataValue.json(by_status),
             "seconds": round(time.perf_counter() - started, 3),
