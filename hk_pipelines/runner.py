@@ -22,7 +22,11 @@ from hk_pipelines.defs.marts.assets import dbt_daily_models, dbt_models
 from hk_pipelines.defs.ml.assets import champion_gate, lead_conversion_model, lead_scores
 from hk_pipelines.defs.ml.checks import FEATURE_DRIFT, SCORE_DRIFT, champion_drift_checks
 from hk_pipelines.defs.quality.checks import enriched_leads_expectations, raw_leads_expectations
-from hk_pipelines.defs.warehouse.assets import warehouse_enriched_leads, warehouse_lead_stage_events
+from hk_pipelines.defs.warehouse.assets import (
+    warehouse_deals,
+    warehouse_enriched_leads,
+    warehouse_lead_stage_events,
+)
 
 DAGSTER_YAML = Path(__file__).resolve().parents[1] / "dagster.yaml"
 RANGE_START_TAG = "dagster/asset_partition_range_start"
@@ -32,9 +36,10 @@ LEAD_ASSETS = [raw_leads, enriched_leads, warehouse_enriched_leads]
 # Blocking: a failed check keeps the run's days out of the warehouse (docs/data-quality.md).
 LEAD_CHECKS = [raw_leads_expectations, enriched_leads_expectations]
 EVENT_ASSETS = [lead_stage_events, warehouse_lead_stage_events]
-# dbt: staging and the incremental marts per day range, then the rest in one build.
+# dbt: staging and the incremental marts per day range, then the rest in one build, after the
+# deals snapshot it reads (the dbt source names warehouse_deals, so Dagster orders the two).
 DAILY_MART_ASSETS = [dbt_daily_models]
-MART_ASSETS = [dbt_models]
+MART_ASSETS = [warehouse_deals, dbt_models]
 # train + gate; then score with the champion (drift checked) and rebuild the CRM's table.
 TRAINING_ASSETS = [lead_conversion_model, champion_gate]
 SCORING_ASSETS = [lead_scores, dbt_models, champion_drift_checks]

@@ -30,6 +30,7 @@ import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
@@ -42,6 +43,7 @@ from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel, ValidationError
 
 from hk_core.settings import Settings, get_settings
+from orchestrator import deals
 from orchestrator.adapters import (
     Adapter,
     AdapterAnswer,
@@ -508,8 +510,10 @@ class Orchestrator:
         else:
             done_effect = {}
         done_effect["hash"] = task["approved_hash"]
+        # The deal the offer opened (or found) is the task's deal from now on.
+        linked = {"deal_id": done_effect["deal_id"]} if done_effect.get("deal_id") else {}
         await self._finish(conn, task, actor=actor, reason=f"executed: {effect}",
-                           effect=done_effect)  # fmt: skip
+                           effect=done_effect, **linked)  # fmt: skip
         return "done"
 
     async def _send(
@@ -542,6 +546,8 @@ class Orchestrator:
     ) -> dict[str, Any]:
         if task["lead_id"] is None:
             return {"skipped": "the task has no lead"}
+        # The approved payload's ``recommended``: the figure to open with, as the approver saw
+        # it or edited it (low and high stay in the task as the negotiating room).
         amount = offer.get("recommended")
         try:
             async with conn.transaction():  # a savepoint: a refused move still finishes the task
@@ -551,7 +557,14 @@ class Orchestrator:
                 )  # fmt: skip
         except StageError as exc:
             return {"offer": amount, "stage_move": f"refused: {exc}"}
-        return {"offer": amount, "stage_event_id": move.event_id, "stage": move.stage}
+        done = {"offer": amount, "stage_event_id": move.event_id, "stage": move.stage}
+        deal = await deals.record_offer(
+            conn, self.auditor, task["lead_id"], Decimal(str(amount)), actor=f"task:{task['task_id']}",
+            reason=f"offer approved by {task['decided_by']} (task {task['task_id']})",
+        )  # fmt: skip
+        if deal is not None:
+            done["deal_id"] = deal
+        return done
 
     # ----- one attempt (the worker's job) ---------------------------------------------------
 

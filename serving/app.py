@@ -29,6 +29,7 @@ from serving.model import ModelHolder
 from serving.ratelimit import Clock, make_rate_limiter
 from serving.routers import (
     apikeys,
+    deals,
     funnel,
     health,
     leads,
@@ -145,6 +146,7 @@ def create_app(
     app.include_router(scores.router)
     app.include_router(funnel.router)
     app.include_router(tasks.router)
+    app.include_router(deals.router)
     app.include_router(webhooks.router)
     app.include_router(suppressions.router)
     app.include_router(apikeys.router)
@@ -164,8 +166,8 @@ def create_app(
             allow_origins=settings.cors_origins,
             allow_credentials=True,
             allow_methods=["GET", "POST", "PATCH", "DELETE"],
-            allow_headers=["X-API-Key", "Content-Type", "Idempotency-Key"],
-            expose_headers=["Location", "Retry-After", "X-Model-Version"],
+            allow_headers=["X-API-Key", "Content-Type", "Idempotency-Key", "If-Match"],
+            expose_headers=["Location", "Retry-After", "X-Model-Version", "ETag"],
             max_age=settings.cors_max_age_seconds,
         )
     app.add_middleware(MetricsMiddleware)

@@ -2,6 +2,13 @@
 
 import dagster as dg
 
-from hk_pipelines.defs.warehouse.assets import warehouse_enriched_leads, warehouse_lead_stage_events
+from hk_pipelines.defs.warehouse.assets import (
+    APP_DEALS,
+    warehouse_deals,
+    warehouse_enriched_leads,
+    warehouse_lead_stage_events,
+)
 
-defs = dg.Definitions(assets=[warehouse_enriched_leads, warehouse_lead_stage_events])
+defs = dg.Definitions(
+    assets=[APP_DEALS, warehouse_enriched_leads, warehouse_lead_stage_events, warehouse_deals]
+)

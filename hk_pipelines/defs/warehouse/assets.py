@@ -91,3 +91,47 @@ def warehouse_lead_stage_events(
         context, postgres, lake, zone="raw", dataset="stage_events",
         table="raw.lead_stage_events", day_column="occurred_date",
     )  # fmt: skip
+
+
+APP_DEALS = dg.AssetSpec(
+    "app_deals",
+    description="Deals, one per lead that reached offer_made (Postgres app.deals).",
+    group_name="intake",
+    kinds={"postgres"},
+)
+# Notes stay out: free text a person typed about a seller.
+_DEAL_COLUMNS = (
+    "deal_id, lead_id, status, offer_amount, contract_price, assignment_fee, contract_date, "
+    "closing_date, offer_made_at, status_changed_at, created_at, updated_at"
+)
+
+
+@dg.asset(deps=[APP_DEALS], group_name="warehouse", kinds={"postgres"})
+def warehouse_deals(
+    context: dg.AssetExecutionContext, postgres: PostgresResource
+) -> dg.MaterializeResult:
+    """raw.deals: a snapshot of app.deals for dbt, replaced whole in one transaction."""
+    # Not by day like the other raw tables: a deal changes after the day it was made (its
+    # status, figures and dates), and a whole snapshot is one statement over a small table.
+    started = time.perf_counter()
+    with postgres.connect() as conn, conn.transaction():
+        conn.execute("delete from raw.deals")
+        cur = conn.execute(
+            f"insert into raw.deals ({_DEAL_COLUMNS}, external_id, source, copied_at) "
+            f"select {', '.join('d.' + c for c in _DEAL_COLUMNS.split(', '))}, l.external_id, "
+            "l.source, now() from app.deals as d join app.leads as l using (lead_id)"
+        )
+        rows = cur.rowcount
+        by_status = dict(
+            conn.execute("select status, count(*) from raw.deals group by status").fetchall()
+        )
+    context.log.info(f"copied {rows:,} deals into raw.deals")
+    return dg.MaterializeResult(
+        metadata={
+            "rows": rows,
+            "dagster/row_count": rows,
+            "table": "raw.deals",
+            "by_status": dg.MetadataValue.json(by_status),
+            "seconds": round(time.perf_counter() - started, 3),
+        }
+    )
