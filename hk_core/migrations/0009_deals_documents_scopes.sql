@@ -3,8 +3,7 @@
 -- API keys carry scopes. Keys made before scopes existed keep every scope, so nothing that
 -- works today stops working; new keys get the scopes they are created with.
 alter table app.api_keys
-    add column scopes text[] not null default array['ingest', 'read', 'operate', 'approve', 'admin'],
-    add column last_used_at timestamptz;
+    add column scopes text[] not null default array['ingest', 'read', 'operate', 'approve', 'admin'];
 alter table app.api_keys add constraint api_keys_scopes_known check (
     scopes <@ array['ingest', 'read', 'operate', 'approve', 'admin'] and cardinality(scopes) >= 1
 );
