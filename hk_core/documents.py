@@ -26,7 +26,7 @@ import hashlib
 import os
 import tempfile
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -271,7 +271,7 @@ class DocumentStore:
     def read(
         self, storage_key_or_obj: str | StoredObject, expected_sha256: str, *,
         chunk_bytes: int = CHUNK_BYTES,
-    ) -> Iterator[bytes]:  # fmt: skip
+    ) -> Generator[bytes, None, None]:  # fmt: skip
         """The stored bytes in chunks; ChecksumMismatch after the last if they do not hash to
         ``expected_sha256`` (the caller has then already used the chunks: it must undo that)."""
         key = (

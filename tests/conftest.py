@@ -35,6 +35,7 @@ APP_TABLES = (
     "app.stage_events, app.idempotency_keys, app.leads, app.api_keys, app.property_records, "
     "app.enrichment_cache, app.automation_events, app.automation_runs, app.messages, "
     "app.inbound_messages, app.suppressions, app.score_marks, app.tasks, app.task_calls, "
+    "app.document_objects, "
     "public.procrastinate_jobs"
 )
 
