@@ -381,13 +381,18 @@ async def _stream(
     state: AppState, store: DocumentStore, doc: dict[str, Any]
 ) -> AsyncIterator[bytes]:
     chunks = store.read(doc["storage_key"], doc["sha256"], chunk_bytes=STREAM_CHUNK_BYTES)
-    done = object()
+    done = b""
+    # One chunk held back: the hash is checked only after the last chunk is read, so the last
+    # one goes out only once the whole file proved good.
+    held: bytes | None = None
     try:
         while True:
             chunk = await anyio.to_thread.run_sync(next, chunks, done)
+            if held is not None:
+                yield held
             if chunk is done:
                 return
-            yield chunk  # type: ignore[misc]
+            held = chunk
     except ChecksumMismatch as mismatch:
         await _quarantine(state, doc, mismatch)
         # The status and length went out already: failing the response makes uvicorn drop
@@ -401,6 +406,7 @@ async def _stream(
     "/v1/documents/{document_id}",
     status_code=204,
     response_class=Response,
+    response_model=None,
     summary="Delete a document (soft; audited); signed documents are kept (409)",
     responses={
         **DOCUMENT_RESPONSES,
