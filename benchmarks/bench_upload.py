@@ -13,6 +13,7 @@ printed: RSS before, peak during and after, and the upload's throughput.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import os
 import random
@@ -55,10 +56,8 @@ class RssSampler(threading.Thread):
         processes = [self.process, *self.process.children(recursive=True)]
         total = 0
         for process in processes:
-            try:
+            with contextlib.suppress(psutil.NoSuchProcess):
                 total += process.memory_info().rss
-            except psutil.NoSuchProcess:
-                pass
         return total / (1 << 20)
 
     def run(self) -> None:
@@ -114,7 +113,7 @@ def main() -> int:
         os.environ.update(AWS_ENV)
         moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         moto.start()
-        endpoint = "http://127.0.0.1:{}".format(moto.get_host_and_port()[1])
+        endpoint = f"http://127.0.0.1:{moto.get_host_and_port()[1]}"
         bucket = f"hk-bench-{uuid.uuid4().hex[:8]}"
         boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket=bucket)
         extra |= {"HK_LAKE_URL": f"s3://{bucket}/lake", "HK_S3_ENDPOINT_URL": endpoint}
