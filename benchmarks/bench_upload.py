@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import hashlib
+import logging
 import os
 import random
 import shutil
@@ -111,6 +112,7 @@ def main() -> int:
         from moto.server import ThreadedMotoServer
 
         os.environ.update(AWS_ENV)
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # a line per part otherwise
         moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         moto.start()
         endpoint = f"http://127.0.0.1:{moto.get_host_and_port()[1]}"

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
 import random
 import socket
@@ -331,6 +333,42 @@ def test_signed_documents_are_kept_unsigned_ones_deleted(docs_api, api, db):
         "select deleted_by from app.documents where document_id = %s", (plain["document_id"],)
     ).fetchone()[0]
     assert deleted_by == "api-key:tests"
+
+
+@pytest.mark.parametrize("size", [1000, (8 << 20) * 2 + 5], ids=["put", "multipart"])
+def test_s3_is_sent_a_sha256_of_every_body_it_stores(moto_s3, tmp_path, size):
+    """moto stores what it is sent without checking checksums, so the test checks that each
+    PUT and each part carried the SHA-256 of its own bytes (real S3 refuses a mismatch)."""
+    store = DocumentStore(f"s3://{make_bucket(moto_s3)}/lake", s3_endpoint_url=moto_s3,
+                          temp_dir=str(tmp_path / "spool"))  # fmt: skip
+    sent: list[tuple[str, bool]] = []
+
+    def check(request, **_) -> None:
+        if request.method == "PUT" and request.body:
+            body = request.body if isinstance(request.body, bytes) else request.body.read()
+            if hasattr(request.body, "seek"):
+                request.body.seek(0)
+            claimed = request.headers.get("x-amz-checksum-sha256", b"")
+            claimed = claimed.decode() if isinstance(claimed, bytes) else claimed
+            expected = base64.b64encode(hashlib.sha256(body).digest()).decode()
+            sent.append((request.url, claimed == expected))
+
+    store.s3.meta.events.register("before-send.s3.*", check)
+    content = pdf_bytes(size, seed=size)
+    with store.begin(max_bytes=size) as pending:
+        for start in range(0, size, 1 << 20):
+            pending.write(content[start : start + (1 << 20)])
+        obj = pending.commit()
+    assert obj.sha256 == hashlib.sha256(content).hexdigest()
+    assert sent and all(ok for _, ok in sent), sent
+    assert len(sent) == (1 if size <= 8 << 20 else 3)
+    assert b"".join(store.read(obj, obj.sha256)) == content
+    # Stored once: the same bytes again are not sent again.
+    sent.clear()
+    with store.begin(max_bytes=size) as pending:
+        pending.write(content)
+        assert pending.commit() == obj
+    assert sent == [] and list(tmp_path.joinpath("spool").iterdir()) == []
 
 
 @pytest.mark.parametrize(
