@@ -313,16 +313,6 @@ class DocumentStore:
             self.s3.generate_presigned_url("get_object", Params=params, ExpiresIn=expires_seconds)
         )
 
-    def remove_stale_temp(self) -> int:
-        """Temp files left by a process that died mid-upload; the number removed."""
-        removed = 0
-        if self.temp_dir.is_dir():
-            for path in self.temp_dir.glob(TEMP_PREFIX + "*"):
-                with contextlib.suppress(FileNotFoundError):
-                    path.unlink()
-                    removed += 1
-        return removed
-
 
 def _b64(digest: bytes) -> str:
     return base64.b64encode(digest).decode()
@@ -395,6 +385,6 @@ class PendingObject:
     def __enter__(self) -> PendingObject:
         return self
 
-    def __exit__(self, exc_type: object, *rest: object) -> None:
-        if exc_type is not None:
-            self.abort()
+    def __exit__(self, *exc: object) -> None:
+        # After commit there is nothing left to remove; without one, nothing is kept.
+        self.abort()

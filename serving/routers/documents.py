@@ -1,4 +1,4 @@
-"""Documents over HTTP: upload (streamed), list, read, download, delete (docs/deals.md).
+"""Documents over HTTP: upload (streamed), list, read, download, delete (docs/documents.md).
 
 Uploads are parsed as they stream (``serving.uploads``), so a 50 MiB or a 2 GB file costs the
 server the same memory. Content is served from a local lake by this process, checked against
