@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
 from lake_fixtures import make_bucket
 
@@ -388,3 +389,59 @@ def test_s3_is_sent_a_sha256_of_every_body_it_stores(moto_s3, tmp_path, size):
 )
 def test_sniff_content_type_reads_magic_numbers(head, expected):
     assert sniff_content_type(head) == expected
+
+
+def test_record_document_for_an_esignature_in_the_callers_transaction(db, settings, tmp_path):
+    """The seam the e-signature webhook uses: store the bytes, then record them as signed,
+    inside a transaction of the caller's that can still roll back."""
+    import asyncio
+
+    from task_fixtures import insert_leads
+
+    from orchestrator.audit import Auditor, audit_key
+    from orchestrator.documents import DocumentError, delete_document, record_document
+
+    lead_id, other_lead = insert_leads(db, 2)
+    store = DocumentStore(str(tmp_path / "lake"))
+    with store.begin(max_bytes=1 << 20) as pending:
+        pending.write(pdf_bytes(5000, seed=9))
+        obj = pending.commit()
+    auditor = Auditor(audit_key(settings))
+    signers = [{"name": "Ana", "email": "ana@example.com", "signed_at": "2026-12-06T10:00:00Z"}]
+
+    async def go() -> tuple[dict, list[int]]:
+        import psycopg
+
+        async with await psycopg.AsyncConnection.connect(settings.database_url) as conn:
+            async with conn.transaction():
+                doc = await record_document(
+                    conn, auditor, obj=obj, lead_id=lead_id, deal_id=None,
+                    kind="purchase_contract", filename="signed.pdf", uploaded_by="esign:acme",
+                    source="esign", signed=True, signers=signers, external_id="env-1",
+                )  # fmt: skip
+                refused = []
+                for call in (
+                    lambda: record_document(conn, auditor, obj=obj, lead_id=999_999, deal_id=None,
+                                            kind="other", filename=None, uploaded_by="x"),
+                    lambda: record_document(conn, auditor, obj=obj, lead_id=lead_id, deal_id=None,
+                                            kind="contract", filename=None, uploaded_by="x"),
+                    lambda: delete_document(conn, auditor, doc["document_id"], "someone"),
+                ):  # fmt: skip
+                    try:
+                        await call()
+                    except DocumentError as exc:
+                        refused.append(exc.status)
+            # Only the signed document committed; the refusals left nothing.
+            return doc, refused
+
+    doc, refused = asyncio.run(go())
+    assert refused == [404, 422, 409]
+    assert (doc["source"], doc["signed"], doc["external_id"]) == ("esign", True, "env-1")
+    assert doc["signers"] == signers and doc["content_type"] == "application/pdf"
+    assert db.execute("select count(*) from app.documents").fetchone()[0] == 1
+    assert _audit_actions(db, lead_id) == ["document_stored"]
+    assert _audit_actions(db, other_lead) == []
+    # The table keeps signed documents whatever is asked of it.
+    with pytest.raises(psycopg.errors.CheckViolation):
+        db.execute("update app.documents set deleted_at = now() where document_id = %s",
+                   (doc["document_id"],))  # fmt: skip
