@@ -22,6 +22,7 @@ if __name__ == "__main__":
     orchestrator = subprocess.run([sys.executable, str(HERE / "bench_tasks.py")])
     rescore = subprocess.run([sys.executable, str(HERE / "bench_rescore.py")])
     quality = subprocess.run([sys.executable, str(HERE / "bench_model_quality.py")])
+    upload = subprocess.run([sys.executable, str(HERE / "bench_upload.py")])
     dbt = subprocess.run([sys.executable, str(HERE / "bench_dbt.py")])
-    codes = (api, bulk, scoring, automations, orchestrator, rescore, quality, dbt)
+    codes = (api, bulk, scoring, automations, orchestrator, rescore, quality, upload, dbt)
     sys.exit(next((c.returncode for c in codes if c.returncode), 0))

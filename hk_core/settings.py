@@ -31,6 +31,12 @@ class Settings(BaseSettings):
     # API limits
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     max_bulk_body_bytes: int = Field(default=1_073_741_824, ge=1024)
+    document_max_bytes: int = Field(
+        default=52_428_800, ge=1024, description="Largest document upload (bytes); 413 beyond."
+    )
+    document_url_seconds: int = Field(
+        default=300, ge=1, le=300, description="Life of a presigned document URL (S3 lake)."
+    )
     rate_limit_per_minute: int = Field(default=60_000, ge=1)
     api_key_cache_seconds: float = Field(default=30.0, ge=0)
     db_pool_max_size: int = Field(default=10, ge=1)

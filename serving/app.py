@@ -30,6 +30,7 @@ from serving.ratelimit import Clock, make_rate_limiter
 from serving.routers import (
     apikeys,
     deals,
+    documents,
     funnel,
     health,
     leads,
@@ -147,11 +148,14 @@ def create_app(
     app.include_router(funnel.router)
     app.include_router(tasks.router)
     app.include_router(deals.router)
+    app.include_router(documents.router)
     app.include_router(webhooks.router)
     app.include_router(suppressions.router)
     app.include_router(apikeys.router)
 
     def body_limit(path: str) -> int:
+        if path.endswith("/documents"):
+            return documents.body_limit(settings)
         return settings.max_bulk_body_bytes if path.endswith("/bulk") else settings.max_body_bytes
 
     # Innermost first: a lead score skips routing; body limits and metrics see every request.
