@@ -120,6 +120,21 @@ class Settings(BaseSettings):
     metrics_public: bool = Field(
         default=True, description="Serve /metrics without a key; false: an admin key is needed."
     )
+    # The e-signature provider (DocuSeal): its webhook's shared secret, sent in a header of the
+    # provider's choosing, and the one origin signed documents are fetched from.
+    esign_webhook_secret: SecretStr | None = Field(
+        default=None, description="Unset: the e-signature webhook answers 404 (off)."
+    )
+    esign_webhook_secret_header: str = Field(
+        default="X-Docuseal-Secret", min_length=1, description="Header carrying the secret."
+    )
+    esign_base_url: str | None = Field(
+        default=None,
+        description="Origin of the provider's document URLs (e.g. https://docuseal.example.com); "
+        "a document URL elsewhere is refused, so a payload cannot make the API fetch any URL.",
+    )
+    esign_max_document_bytes: int = Field(default=52_428_800, ge=1024)
+    esign_fetch_timeout_seconds: float = Field(default=30.0, gt=0)
 
     @field_validator("cors_origins", mode="before")
     @classmethod
