@@ -117,7 +117,8 @@ def parse_completed(body: bytes) -> Completion:
     event_id = f"{event_type}:{submitter_id}"
     if event_type != COMPLETED:
         return Completion(event_id, event_type, 0, DEFAULT_KIND, {}, None, False)
-    submission = data.get("submission") if isinstance(data.get("submission"), dict) else {}
+    raw_submission = data.get("submission")
+    submission: dict[str, Any] = raw_submission if isinstance(raw_submission, dict) else {}
     metadata: dict[str, Any] = {}
     for source in (submission.get("metadata"), data.get("metadata")):
         if isinstance(source, dict):
@@ -136,7 +137,9 @@ def parse_completed(body: bytes) -> Completion:
         )  # fmt: skip
     documents = data.get("documents")
     if not isinstance(documents, list) or not documents:
-        raise EsignError(422, "data.documents: at least one signed document", field="data.documents")
+        raise EsignError(
+            422, "data.documents: at least one signed document", field="data.documents"
+        )
     if len(documents) > MAX_DOCUMENTS:
         raise EsignError(422, f"data.documents: at most {MAX_DOCUMENTS}", field="data.documents")
     files = []
@@ -146,7 +149,9 @@ def parse_completed(body: bytes) -> Completion:
             raise EsignError(422, f"{name}.url: required", field=f"{name}.url")
         sha = document.get("sha256") or document.get("checksum")
         if sha is not None and (
-            not isinstance(sha, str) or len(sha) != 64 or not all(c in "0123456789abcdef" for c in sha)
+            not isinstance(sha, str)
+            or len(sha) != 64
+            or not all(c in "0123456789abcdef" for c in sha)
         ):
             raise EsignError(422, f"{name}.sha256: 64 lowercase hex digits", field=f"{name}.sha256")
         file_name = document.get("name") if isinstance(document.get("name"), str) else None
@@ -222,8 +227,7 @@ def _fetch_one(
             field=name,
         )  # fmt: skip
     try:
-        for _ in store.read(obj, obj.sha256):
-            pass
+        store.verify(obj.storage_key, obj.sha256)
     except ChecksumMismatch as exc:
         raise EsignError(502, f"{name}: the stored copy does not hash back ({exc})") from None
     return obj
@@ -252,7 +256,9 @@ async def check_deal(conn: psycopg.AsyncConnection, deal_id: int) -> None:
     """Refuse an unknown deal before anything is fetched (``record_completion`` checks again)."""
     cur = await conn.execute("select 1 from app.deals where deal_id = %s", (deal_id,))
     if await cur.fetchone() is None:
-        raise EsignError(422, f"data.metadata.deal_id: no deal {deal_id}", field="data.metadata.deal_id")
+        raise EsignError(
+            422, f"data.metadata.deal_id: no deal {deal_id}", field="data.metadata.deal_id"
+        )
 
 
 async def record_ignored(conn: psycopg.AsyncConnection, completion: Completion) -> Outcome:
@@ -272,7 +278,13 @@ async def _claim(
         "insert into app.webhook_events (provider, event_id, event_type, outcome, detail) "
         "values (%s, %s, %s, %s, %s) on conflict (provider, event_id) do nothing "
         "returning webhook_event_id",
-        (PROVIDER, completion.event_id, completion.event_type, outcome, orjson.dumps(detail).decode()),
+        (
+            PROVIDER,
+            completion.event_id,
+            completion.event_type,
+            outcome,
+            orjson.dumps(detail).decode(),
+        ),
     )
     if await cur.fetchone() is not None:
         return None
@@ -326,8 +338,7 @@ async def record_completion(
             "stage": moved or stage, "moved": moved is not None,
         }  # fmt: skip
         await conn.execute(
-            "update app.webhook_events set detail = %s "
-            "where provider = %s and event_id = %s",
+            "update app.webhook_events set detail = %s where provider = %s and event_id = %s",
             (orjson.dumps(detail).decode(), PROVIDER, completion.event_id),
         )
         return Outcome(False, 201, {"event_id": completion.event_id, "outcome": "stored", **detail})

@@ -31,6 +31,7 @@ from serving.routers import (
     apikeys,
     deals,
     documents,
+    esign,
     funnel,
     health,
     leads,
@@ -150,6 +151,7 @@ def create_app(
     app.include_router(deals.router)
     app.include_router(documents.router)
     app.include_router(webhooks.router)
+    app.include_router(esign.router)
     app.include_router(suppressions.router)
     app.include_router(apikeys.router)
 

@@ -14,11 +14,10 @@ import anyio.to_thread
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from hk_core.documents import DocumentStore
 from orchestrator import esign
 from serving.deps import State
 from serving.errors import ErrorBody
-from serving.state import AppState
+from serving.routers.documents import store_of
 from serving.webhook_metrics import count_event, count_refusal
 
 router = APIRouter(tags=["webhooks"])
@@ -43,10 +42,6 @@ _BODY = {
 def _answer(outcome: esign.Outcome) -> JSONResponse:
     headers = {"X-HK-Webhook-Replay": "true"} if outcome.replay else {}
     return JSONResponse(outcome.body, status_code=outcome.status, headers=headers)
-
-
-def _store(state: AppState) -> DocumentStore:
-    return DocumentStore.from_settings(state.settings)
 
 
 @router.post(
@@ -86,7 +81,7 @@ async def docuseal_webhook(request: Request, state: State) -> Any:
             count_event(esign.PROVIDER, "replay" if outcome.replay else "ignored")
             return _answer(outcome)
         stored = await anyio.to_thread.run_sync(
-            esign.fetch_documents, completion, settings, _store(state)
+            esign.fetch_documents, completion, settings, store_of(state)
         )
         assert state.orchestrator is not None
         async with state.pool.connection() as conn:
