@@ -36,6 +36,7 @@ def _secured_settings(**extra) -> Settings:
     return get_settings().model_copy(
         update={
             "sms_auth_token": SecretStr("sms-token"),
+            "esign_webhook_secret": SecretStr("esign-secret"),
             "cors_origins": [ORIGIN],
             **extra,
         }
