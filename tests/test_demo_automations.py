@@ -43,7 +43,9 @@ def test_the_demo_shows_sent_blocked_deferred_and_opted_out_then_stops_its_sinks
     open_place, quiet_place = choose_places(datetime.now(UTC), load_rules(None))
     report = run_automations(_unconfigured(), database_url)
 
-    assert report.dispatched >= 6 and report.dispatched - report.matched == 1
+    # Some hours of the UTC day no US clock is in quiet hours: that arrival is then skipped.
+    expected = 6 if quiet_place is not None else 5
+    assert report.dispatched >= expected and report.dispatched - report.matched == 1
     assert db.execute("select count(*) from app.messages where lead_id = 1").fetchone() == (0,)
     by_role = {a.role: a for a in report.arrivals}
     statuses = {
