@@ -21,7 +21,7 @@ national number D, with no extension and no Italian leading zero. Walking ``pars
    ``;phone-context=`` or ``;isub=``; ``_extract_possible_number`` drops the leading blanks
    (and a leading ``(``) up to the first digit or ``+``, drops the trailing blanks (they are
    ``[^#\\w]``), and finds no ``[\\/] *x`` second number. What is left is the shape without its
-   blanks: digits and ``+ ( ) . -`` and space, all in ``_VALID_PUNCTUATION`` (or a leading
+   surrounding blanks: digits and ``+ ( ) . -`` and space, all in ``_VALID_PUNCTUATION`` (or a leading
    ``+``), with at least three digits, so ``_is_viable_phone_number`` holds.
 2. ``_maybe_strip_extension``: every alternative of ``_EXTN_PATTERN`` needs a letter (``ext``,
    ``x``, ``int``, ``anexo``, …), ``#``, ``~``, ``,`` or ``;``, none of which the shape has. No
@@ -53,8 +53,8 @@ then matches at least one of premium rate, toll free, shared cost, VoIP, persona
 pager, UAN, voicemail, fixed line, or, unless the metadata says mobile and fixed line share a
 pattern, mobile, each under the same length-then-pattern rule. ``NanpFastPath`` evaluates
 exactly that with the descriptions read from ``PhoneMetadata.metadata_for_region("US")`` when
-it is built. When it holds, ``valid_phone`` returns the number and its E.164 form is ``"+1"``
-D. When it does not, ``valid_phone`` would go on to ``is_valid_number`` (Canada, the
+it is built. When it holds, ``valid_phone`` returns the number, and ``format_number``'s E.164
+branch writes ``"+"``, the country code and the national significant number: ``"+1"`` D. When it does not, ``valid_phone`` would go on to ``is_valid_number`` (Canada, the
 Caribbean), so this module returns ``None`` and the library decides.
 
 Email: the shape (``email_fast``)
@@ -74,7 +74,8 @@ when it is one of ``CASE_INSENSITIVE_MAILBOX_NAMES``) ``@`` the domain lower-cas
 * Local part: non-empty and matches ``DOT_ATOM_TEXT``, so it is returned as is (and needs no
   SMTPUTF8); NFC leaves it unchanged; the RFC 2142 names are lower-cased by the same rule as
   here. At most 64 characters, so ``strict`` and hk_core.pii's 64-octet rule both pass.
-* Domain (``validate_email_domain_name``): at most 253 characters (254 minus ``a@``);
+* Domain (``validate_email_domain_name``): at most 252 characters (254 minus ``a@``), within
+  the 253 limit;
   ``[A-Za-z0-9.-]`` are hostname characters, safe (categories L, N, P) and UTS-46-valid;
   ``uts46_remap`` maps ASCII upper-case letters to lower-case and keeps the rest; single
   hyphens inside labels and single dots between them pass ``check_dot_atom``, and with no
