@@ -1,4 +1,9 @@
-"""PII: normalised email and phone (by the libraries, never by hand) and keyed hashes of them."""
+"""PII: normalised email and phone and keyed hashes of them.
+
+The libraries (email-validator, phonenumbers) are the source of truth. ``hk_core.contacts_fast``
+computes their answer without them for the plain shapes where it is proven (its docstring holds
+the proofs); every other value, and every email when deliverability is checked, goes to them.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,8 @@ from functools import lru_cache
 
 import email_validator
 import phonenumbers
+
+from hk_core.contacts_fast import NanpFastPath, email_fast, nanp_fast_path
 
 # RFC 5321 section 4.5.3.1.1: a mailbox's local part is at most 64 octets. email-validator 2.x
 # does not check it, and no mail server delivers to a longer one.
@@ -57,10 +64,23 @@ class PiiHasher:
     """HMAC-SHA256 under ``HK_PII_KEY``: equal contacts give equal hashes, and only the key
     holder can test a guess."""
 
-    def __init__(self, key: str, *, default_region: str = "US", check_deliverability: bool = False):
+    def __init__(
+        self,
+        key: str,
+        *,
+        default_region: str = "US",
+        check_deliverability: bool = False,
+        fast: bool = True,
+    ):
+        """``fast=False`` sends every value to the libraries (the reference the fast path is
+        tested against)."""
         self._key = key.encode()
         self.default_region = default_region
         self.check_deliverability = check_deliverability
+        self.fast = fast
+        # A DNS answer is never proven by shape.
+        self._fast_email = fast and not check_deliverability
+        self._fast_phone: NanpFastPath | None = nanp_fast_path(default_region) if fast else None
         # Caches are per hasher so that two keys or regions never share results.
         self._email = lru_cache(maxsize=65_536)(self._normalize_email)
         self._phone = lru_cache(maxsize=65_536)(self._normalize_phone)
@@ -68,20 +88,25 @@ class PiiHasher:
     def __getstate__(self) -> dict:
         # Worker processes get the key and options; each builds its own caches.
         return {"key": self._key.decode(), "region": self.default_region,
-                "deliverability": self.check_deliverability}  # fmt: skip
+                "deliverability": self.check_deliverability, "fast": self.fast}  # fmt: skip
 
     def __setstate__(self, state: dict) -> None:
         self.__init__(state["key"], default_region=state["region"],  # type: ignore[misc]
-                      check_deliverability=state["deliverability"])  # fmt: skip
+                      check_deliverability=state["deliverability"],
+                      fast=state.get("fast", True))  # fmt: skip
 
     def hash(self, value: str) -> str:
         return hmac.new(self._key, value.encode(), hashlib.sha256).hexdigest()
 
     def _normalize_email(self, raw: str) -> str | None:
+        if self._fast_email and (proven := email_fast(raw)) is not None:
+            return proven
         result = validated_email(raw, check_deliverability=self.check_deliverability)
         return result.normalized if result is not None else None
 
     def _normalize_phone(self, raw: str) -> str | None:
+        if self._fast_phone is not None and (proven := self._fast_phone.e164(raw)) is not None:
+            return proven
         number = valid_phone(raw, self.default_region)
         if number is None:
             return None

@@ -132,6 +132,43 @@ MUTATIONS = {
         "            self.filesystem.pipe_file(final, data)\n",
         ("tests/test_lake.py",),
     ),
+    # The contact fast path (hk_core/contacts_fast.py) must give the libraries' answers.
+    "fast_email_domain_case_kept": Mutation(
+        "hk_core/contacts_fast.py",
+        "    domain = domain.lower()\n",
+        "",
+        ("tests/test_pii_fast.py",),
+    ),
+    "fast_email_special_use_subdomain": Mutation(
+        "hk_core/contacts_fast.py",
+        'if domain == name or domain.endswith("." + name):',
+        "if domain == name:",
+        ("tests/test_pii_fast.py",),
+    ),
+    "fast_email_numeric_tld": Mutation(
+        "hk_core/contacts_fast.py",
+        r'+[A-Za-z]+")',
+        r'+[A-Za-z0-9]+")',
+        ("tests/test_pii_fast.py",),
+    ),
+    "fast_email_long_label": Mutation(
+        "hk_core/contacts_fast.py",
+        "MAX_LABEL_CHARS = 63",
+        "MAX_LABEL_CHARS = 64",
+        ("tests/test_pii_fast.py",),
+    ),
+    "fast_phone_plus_without_one": Mutation(
+        "hk_core/contacts_fast.py",
+        r'r"(?:\+?1[ .-]?)?"',
+        r'r"(?:\+?1?[ .-]?)?"',
+        ("tests/test_pii_fast.py",),
+    ),
+    "fast_phone_premium_rate_dropped": Mutation(
+        "hk_core/contacts_fast.py",
+        "metadata.premium_rate, ",
+        "",
+        ("tests/test_pii_fast.py::test_every_area_code_and_exchange_digit_agrees",),
+    ),
 }
 
 
