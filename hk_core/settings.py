@@ -115,6 +115,15 @@ class Settings(BaseSettings):
         default=True, description="Serve /metrics without a key; false: an admin key is needed."
     )
 
+    # Lead webhooks (docs/webhooks.md): vendors that post leads, signed with X-HK-Signature.
+    lead_webhooks_file: Path | None = Field(
+        default=None,
+        description="Lead webhook providers (YAML); unset: hk_core/intake/lead_webhooks.yaml.",
+    )
+    webhook_tolerance_seconds: int = Field(
+        default=300, ge=1, description="How far a signature's t= may be from now, either way."
+    )
+
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:

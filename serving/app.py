@@ -32,6 +32,7 @@ from serving.routers import (
     deals,
     funnel,
     health,
+    lead_webhooks,
     leads,
     scores,
     suppressions,
@@ -148,6 +149,7 @@ def create_app(
     app.include_router(tasks.router)
     app.include_router(deals.router)
     app.include_router(webhooks.router)
+    app.include_router(lead_webhooks.router_for(settings))
     app.include_router(suppressions.router)
     app.include_router(apikeys.router)
 
