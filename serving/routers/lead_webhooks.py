@@ -74,8 +74,9 @@ class WebhookProblem(BaseModel):
     loc: list[str | int]
     msg: str
     type: str
-    field: str = Field(description="The lead contract field (hk_core/contract.py)")
-    path: str = Field(description="Where the provider's payload has it")
+    # Absent when the request itself is malformed (FastAPI's own 422: a provider name too long).
+    field: str | None = Field(None, description="The lead contract field (hk_core/contract.py)")
+    path: str | None = Field(None, description="Where the provider's payload has it")
 
 
 class WebhookRejection(BaseModel):
