@@ -262,6 +262,16 @@ def test_replays_sequential_and_concurrent_make_one_lead_and_one_event(hook_base
     assert _counts(hdb) == (2, 2)
 
 
+def test_an_event_id_sent_again_with_another_body_gets_the_first_answer(hook_base, hdb):
+    body = orjson.dumps(_event("evt_same"))
+    first = _post(hook_base, "acme", body, _signed(body))
+    other = orjson.dumps(_event("evt_same", lead_id="PL-other"))
+    again = _post(hook_base, "acme", other, _signed(other))
+    assert again.status_code == 200 and again.headers["x-hk-webhook-replay"] == "true"
+    assert again.json() == first.json()
+    assert _counts(hdb) == (1, 1)
+
+
 # -- signatures -------------------------------------------------------------------------------
 
 
@@ -409,6 +419,10 @@ def test_signed_bodies_that_are_not_json_or_lack_the_event_id_are_422(hook_base,
     response = _post(hook_base, "acme", body, _signed(body))
     assert response.status_code == 422
     assert response.json()["detail"][0]["path"] == "event.id"
+    event["event"]["id"] = "e" * 201  # not cut short: two long ids would become one event
+    body = orjson.dumps(event)
+    response = _post(hook_base, "acme", body, _signed(body))
+    assert response.status_code == 422 and "at most 200" in response.json()["detail"][0]["msg"]
     assert _counts(hdb) == (0, 0)  # without an event id there is nothing to de-duplicate by
 
 
@@ -531,6 +545,9 @@ def test_the_shipped_providers_map_their_documented_payloads():
         },
     )
     assert hooks.configured("propertyleads").secrets == ("s",)
+    assert "secrets" not in repr(hooks.configured("propertyleads"))  # never in a log line
+    padded = load_lead_webhooks(environ={"HK_WEBHOOK_SECRET_SELLERFORM": " t\n"})
+    assert padded.configured("sellerform").secrets == ("t",)
     assert load_lead_webhooks(environ={}).configured("propertyleads") is None
     examples = Path(__file__).parent / "fixtures" / "lead_webhooks"
     for name in ("propertyleads", "sellerform"):

@@ -26,6 +26,7 @@ from hk_core.records import field_errors
 DEFAULT_LEAD_WEBHOOKS_FILE = Path(__file__).with_name("lead_webhooks.yaml")
 # The contract splits one name column into first and last (hk_core/contract.py).
 MAPPABLE_FIELDS = frozenset(LEAD_COLUMNS) | {"full_name"}
+MAX_EVENT_ID = 200
 _PROVIDER_NAME = re.compile(r"[a-z][a-z0-9_-]{0,39}")
 _ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
 _PROVIDER_KEYS = frozenset(
@@ -161,7 +162,8 @@ class LeadWebhookProvider:
         if not found or value is None or isinstance(value, (dict, list, bool)):
             return None
         text = str(value).strip()
-        return text[:200] if text else None
+        # Not truncated: two long ids sharing a prefix would become one event.
+        return text if text and len(text) <= MAX_EVENT_ID else None
 
     def event_type_of(self, payload: Any) -> str | None:
         if self.event_type is None:
@@ -289,7 +291,8 @@ def _provider(
             problem(f"constants.{target}", "a constant is one value, not a mapping or a list")
     if len(problems) > start or event_id is None:
         return None
-    secrets = tuple(environ[env] for env in env_names if environ.get(env, "").strip())
+    # Stripped: a secret pasted into a variable with its newline is still the secret.
+    secrets = tuple(environ[env].strip() for env in env_names if environ.get(env, "").strip())
     return LeadWebhookProvider(
         name=name,
         secret_envs=tuple(env_names),

@@ -24,11 +24,13 @@ from pydantic import BaseModel, Field
 
 from hk_core.contract import LeadCreated
 from hk_core.intake.webhooks import (
+    MAX_EVENT_ID,
     LeadWebhookProvider,
     LeadWebhooks,
     PayloadError,
     load_lead_webhooks,
 )
+from hk_core.logging import get_logger
 from hk_core.records import LeadRecordBuilder
 from hk_core.settings import Settings
 from hk_core.webhook_signature import HEADER, SignatureError, verify
@@ -36,6 +38,8 @@ from serving.deps import State
 from serving.errors import ErrorBody
 from serving.lead_intake import prepare_lead, store_lead
 from serving.state import AppState
+
+log = get_logger(__name__)
 
 CHANNEL = "webhook"
 REPLAY_HEADER = "X-HK-Webhook-Replay"
@@ -165,7 +169,10 @@ async def _receive(
         raise _invalid(hook, [_problem("_record", "(body)", "the body is not JSON")]) from None
     event_id = hook.event_id_of(payload)
     if event_id is None:
-        reason = "required: the provider's event id (a string or a number)"
+        reason = (
+            f"required: the provider's event id (a string or a number, at most "
+            f"{MAX_EVENT_ID} characters)"
+        )
         raise _invalid(hook, [_problem("_event_id", hook.event_id.text, reason)])
     event_type = hook.event_type_of(payload)
     body_sha256 = hashlib.sha256(body).hexdigest()
@@ -182,7 +189,7 @@ async def _receive(
         cur = await conn.execute(_CLAIM_EVENT, (hook.name, event_id, event_type, "received", "{}"))
         claimed = await cur.fetchone()
         if claimed is None:
-            return await _replay(conn, hook, event_id)
+            return await _replay(conn, hook, event_id, body_sha256)
         stored = await store_lead(conn, prepared)
         outcome = "created" if stored.created else "duplicate"
         detail = {
@@ -215,7 +222,7 @@ async def _reject(
             (hook.name, event_id, event_type, "rejected", orjson.dumps(detail).decode()),
         )
         if await cur.fetchone() is None:
-            return await _replay(conn, hook, event_id)
+            return await _replay(conn, hook, event_id, body_sha256)
     WEBHOOK_EVENTS.labels(hook.name, "rejected").inc()
     WEBHOOK_REFUSALS.labels(hook.name, "invalid_payload").inc()
     return Response(orjson.dumps({"detail": problems}), 422, media_type="application/json")
@@ -255,13 +262,19 @@ def _accepted(
 
 
 async def _replay(
-    conn: psycopg.AsyncConnection, hook: LeadWebhookProvider, event_id: str
+    conn: psycopg.AsyncConnection, hook: LeadWebhookProvider, event_id: str, body_sha256: str
 ) -> Response:
     """The first delivery's answer, for an event already received (and committed)."""
     cur = await conn.execute(_FIRST_OUTCOME, (hook.name, event_id))
     row = await cur.fetchone()
     assert row is not None  # the conflicting row is committed: on conflict waited for it
     outcome, detail = row
+    if detail.get("body_sha256") != body_sha256:
+        # Still the first answer (the event id is the vendor's promise), but worth a look.
+        log.warning(
+            "webhook event replayed with a different body", provider=hook.name,
+            event_id=event_id, first_outcome=outcome,
+        )  # fmt: skip
     WEBHOOK_EVENTS.labels(hook.name, "replayed").inc()
     replay = {REPLAY_HEADER: "true"}
     if outcome == "rejected":
