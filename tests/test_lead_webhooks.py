@@ -582,3 +582,19 @@ def test_sign_and_verify_agree_and_refuse_with_a_reason():
         verify(header, body, ["k"], now=1_699_999_600, tolerance_seconds=300)
     # Other schemes in the header are ignored; the v1 value still has to match.
     verify("v0=abc," + header, body, ["k"], now=1_700_000_000, tolerance_seconds=1)
+
+
+def test_payload_paths_read_pointers_dotted_steps_indexes_and_picks():
+    from hk_core.intake.payload_paths import PathError, PayloadPath
+
+    payload = {"a/b": {"~x": 1}, "items": [{"id": 5}, {"id": 6}], "answers": [{"ref": "q", "v": 2}]}
+    assert PayloadPath.parse("/a~1b/~0x").find(payload) == (True, 1)
+    assert PayloadPath.parse("items.1.id").find(payload) == (True, 6)
+    assert PayloadPath.parse("/items/0/id").find(payload) == (True, 5)
+    assert PayloadPath.parse("answers[ref=q].v").find(payload) == (True, 2)
+    assert PayloadPath.parse("answers[ref=r].v").find(payload) == (False, None)
+    assert PayloadPath.parse("items.9.id").find(payload) == (False, None)
+    assert PayloadPath.parse("items.id").find(payload) == (False, None)
+    for bad in ("", "a..b", ".a", "a.", "a[x", "a]b", "/a/~2"):
+        with pytest.raises(PathError):
+            PayloadPath.parse(bad)

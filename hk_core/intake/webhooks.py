@@ -3,9 +3,7 @@ onto the lead contract (``hk_core/intake/lead_webhooks.yaml``; docs/webhooks.md)
 
 The file names the environment variables that hold each provider's secrets, never a secret.
 It is validated whole at start-up: every problem is reported, named by provider and field.
-Paths into a payload are JSON pointers (``/lead/contact/email``) or dotted paths
-(``lead.contact.email``); a dotted step may index a list (``answers.0``) or pick the first
-element whose key equals a value (``answers[ref=email]``), the shape form builders send.
+Paths into payloads are hk_core/intake/payload_paths.py.
 """
 
 from __future__ import annotations
@@ -21,6 +19,7 @@ import yaml  # type: ignore[import-untyped]
 from pydantic import ValidationError
 
 from hk_core.contract import LEAD_COLUMNS, LeadIn
+from hk_core.intake.payload_paths import PathError, PayloadPath
 from hk_core.records import field_errors
 
 DEFAULT_LEAD_WEBHOOKS_FILE = Path(__file__).with_name("lead_webhooks.yaml")
@@ -32,90 +31,10 @@ _ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
 _PROVIDER_KEYS = frozenset(
     {"description", "secret_env", "event_id", "event_type", "fields", "constants"}
 )
-_STEP = re.compile(r"([^.\[\]]+)|\[(\d+)\]|\[([^\]=]+)=([^\]]*)\]|(\.)")
 
 
 class WebhookConfigError(ValueError):
     """A lead webhooks file that does not validate: every problem, by provider and field."""
-
-
-class PathError(ValueError):
-    """A path that cannot be read as a JSON pointer or a dotted path."""
-
-
-@dataclass(frozen=True, slots=True)
-class PayloadPath:
-    """A place in a vendor's payload; ``text`` is how the file (and error bodies) name it."""
-
-    text: str
-    steps: tuple[str | int | tuple[str, str], ...]
-
-    @classmethod
-    def parse(cls, text: Any) -> PayloadPath:
-        if not isinstance(text, str) or not text.strip():
-            raise PathError("a path must be a non-empty string")
-        if text.startswith("/"):
-            return cls(text, tuple(_pointer_token(t) for t in text[1:].split("/")))
-        steps: list[str | int | tuple[str, str]] = []
-        position, expect_step = 0, True
-        for match in _STEP.finditer(text):
-            if match.start() != position:
-                break
-            position = match.end()
-            name, index, key, value, dot = match.groups()
-            if dot:
-                if expect_step:
-                    raise PathError(f"empty step at character {match.start() + 1} of {text!r}")
-                expect_step = True
-                continue
-            if name is not None and not expect_step:
-                raise PathError(f"missing '.' before {name!r} in {text!r}")
-            expect_step = False
-            if name is not None:
-                steps.append(int(name) if name.isdigit() else name)
-            elif index is not None:
-                steps.append(int(index))
-            else:
-                steps.append((key, value))
-        if position != len(text) or expect_step:
-            raise PathError(f"not a dotted path or JSON pointer: {text!r}")
-        return cls(text, tuple(steps))
-
-    def find(self, payload: Any) -> tuple[bool, Any]:
-        """(found, value) at this place in ``payload``."""
-        node = payload
-        for step in self.steps:
-            if isinstance(step, tuple):
-                key, wanted = step
-                if not isinstance(node, list):
-                    return False, None
-                node = next(
-                    (
-                        item
-                        for item in node
-                        if isinstance(item, dict) and str(item.get(key)) == wanted
-                    ),
-                    _MISSING,
-                )
-            elif isinstance(node, dict):
-                node = node.get(str(step), _MISSING)
-            elif isinstance(node, list) and isinstance(step, int):
-                node = node[step] if step < len(node) else _MISSING
-            else:
-                return False, None
-            if node is _MISSING:
-                return False, None
-        return True, node
-
-
-_MISSING = object()
-
-
-def _pointer_token(token: str) -> str | int:
-    if "~" in token.replace("~0", "").replace("~1", ""):
-        raise PathError(f"bad escape in JSON pointer token {token!r} (only ~0 and ~1)")
-    text = token.replace("~1", "/").replace("~0", "~")
-    return int(text) if text.isdigit() else text
 
 
 @dataclass(frozen=True, slots=True)
