@@ -45,9 +45,6 @@ class FieldProblem:
     path: str
     reason: str
 
-    def as_dict(self) -> dict[str, str]:
-        return {"field": self.field, "path": self.path, "msg": self.reason}
-
 
 class PayloadError(ValueError):
     """A payload that maps to no valid lead: each problem names the vendor's path and field."""
