@@ -136,6 +136,15 @@ class Settings(BaseSettings):
     esign_max_document_bytes: int = Field(default=52_428_800, ge=1024)
     esign_fetch_timeout_seconds: float = Field(default=30.0, gt=0)
 
+    # Lead webhooks (docs/webhooks.md): vendors that post leads, signed with X-HK-Signature.
+    lead_webhooks_file: Path | None = Field(
+        default=None,
+        description="Lead webhook providers (YAML); unset: hk_core/intake/lead_webhooks.yaml.",
+    )
+    webhook_tolerance_seconds: int = Field(
+        default=300, ge=1, description="How far a signature's t= may be from now, either way."
+    )
+
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:

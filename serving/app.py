@@ -34,6 +34,7 @@ from serving.routers import (
     esign,
     funnel,
     health,
+    lead_webhooks,
     leads,
     scores,
     suppressions,
@@ -152,6 +153,7 @@ def create_app(
     app.include_router(documents.router)
     app.include_router(webhooks.router)
     app.include_router(esign.router)
+    app.include_router(lead_webhooks.router_for(settings))
     app.include_router(suppressions.router)
     app.include_router(apikeys.router)
 

@@ -7,12 +7,15 @@ from prometheus_client import Counter
 
 WEBHOOK_REFUSALS = Counter(
     "hk_webhook_refusals_total",
-    "Webhook deliveries refused, by provider and reason "
-    "(missing, malformed, stale, mismatch, unknown_provider, invalid_payload)",
+    "Webhook deliveries refused, by provider and reason: missing, malformed, stale, mismatch "
+    "(the signature or secret), unknown_provider (or switched off), invalid_payload",
     ["provider", "reason"],
 )
 WEBHOOK_EVENTS = Counter(
-    "hk_webhook_events_total", "Webhook deliveries handled, by provider and outcome",
+    "hk_webhook_events_total",
+    "Webhook deliveries past the signature, by provider and outcome: created, duplicate (the "
+    "lead was already stored), rejected, replayed (an event already received); e-signature: "
+    "stored, ignored (an event type not acted on), error_<status>",
     ["provider", "outcome"],
 )  # fmt: skip
 

@@ -73,12 +73,12 @@ async def docuseal_webhook(request: Request, state: State) -> Any:
             if earlier is None and completion.event_type == esign.COMPLETED:
                 await esign.check_deal(conn, completion.deal_id)
         if earlier is not None:
-            count_event(esign.PROVIDER, "replay")
+            count_event(esign.PROVIDER, "replayed")
             return _answer(earlier)
         if completion.event_type != esign.COMPLETED:
             async with state.pool.connection() as conn, conn.transaction():
                 outcome = await esign.record_ignored(conn, completion)
-            count_event(esign.PROVIDER, "replay" if outcome.replay else "ignored")
+            count_event(esign.PROVIDER, "replayed" if outcome.replay else "ignored")
             return _answer(outcome)
         stored = await anyio.to_thread.run_sync(
             esign.fetch_documents, completion, settings, store_of(state)
@@ -93,5 +93,5 @@ async def docuseal_webhook(request: Request, state: State) -> Any:
             count_refusal(esign.PROVIDER, "invalid_payload")
         count_event(esign.PROVIDER, f"error_{exc.status}")
         return JSONResponse({"detail": str(exc)}, status_code=exc.status)
-    count_event(esign.PROVIDER, "replay" if outcome.replay else outcome.body["outcome"])
+    count_event(esign.PROVIDER, "replayed" if outcome.replay else outcome.body["outcome"])
     return _answer(outcome)

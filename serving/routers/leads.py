@@ -17,9 +17,10 @@ from pydantic import BaseModel, Field, ValidationError
 from hk_core.contract import Lead, LeadCreated, LeadIn
 from hk_core.intake import import_leads
 from hk_core.readers import Format, detect_format
-from hk_core.records import LEAD_INSERT_COLUMNS, LeadRecordBuilder
+from hk_core.records import LeadRecordBuilder
 from serving.deps import IngestKey, ReadKey, State
 from serving.errors import ERROR_RESPONSES, ErrorBody
+from serving.lead_intake import PreparedLead, created_body, prepare_lead, store_lead
 from serving.state import AppState
 from serving.streams import QueueReader
 
@@ -27,11 +28,6 @@ router = APIRouter(prefix="/v1/leads", tags=["leads"])
 
 MAX_IDEMPOTENCY_KEY = 255
 BULK_ERRORS_SHOWN = 1000
-_INSERT_LEAD = (
-    f"insert into app.leads ({', '.join(LEAD_INSERT_COLUMNS)}) "
-    f"values ({', '.join(['%s'] * len(LEAD_INSERT_COLUMNS))}) "
-    "on conflict (dedup_key) do nothing returning lead_id"
-)
 
 
 def _lock_id(api_key_id: int, key: str) -> int:
@@ -87,10 +83,9 @@ async def create_lead(
             [{**error, "loc": ("body", *error["loc"])} for error in exc.errors()]
         ) from None
     builder = LeadRecordBuilder(state.hasher, channel="api", api_key_id=key_id)
-    warnings = lead.warnings(orjson.loads(body)) if lead.may_have_warnings() else []
-    row = builder.row(lead, warnings)
+    prepared = prepare_lead(builder, lead, lambda: orjson.loads(body))
     try:
-        stored = await _store(state, key_id, idempotency_key, body, row, warnings)
+        stored = await _store(state, key_id, idempotency_key, body, prepared)
     except psycopg.errors.ForeignKeyViolation:
         # The caller's key was deleted while this process still trusted its cached digest
         # (app.leads.api_key_id is the table's only foreign key).
@@ -112,14 +107,13 @@ async def _store(
     key_id: int,
     idempotency_key: str | None,
     body: bytes,
-    row: tuple,
-    warnings: list[str],
+    lead: PreparedLead,
 ) -> tuple[int, int, bytes] | Response:
     """Store the lead (with its Idempotency-Key record): its answer, or the replayed one."""
     async with state.pool.connection() as conn:
         if idempotency_key is None:
             # One autocommitted statement: the common case costs a single round trip.
-            return await _store_lead(conn, row, warnings)
+            return await _store_lead(conn, lead)
         async with conn.transaction():
             request_hash = _request_hash(body)
             earlier = await _claim_idempotency_key(conn, key_id, idempotency_key)
@@ -129,7 +123,7 @@ async def _store(
                         422, "Idempotency-Key was already used with a different request body"
                     )
                 return Response(bytes(earlier[2]), earlier[1], media_type="application/json")
-            status, lead_id, payload = await _store_lead(conn, row, warnings)
+            status, lead_id, payload = await _store_lead(conn, lead)
             await conn.execute(
                 "insert into app.idempotency_keys "
                 "(api_key_id, idempotency_key, request_hash, status_code, response_body) "
@@ -154,21 +148,9 @@ async def _claim_idempotency_key(conn: psycopg.AsyncConnection, key_id: int, key
     return await cur.fetchone()
 
 
-async def _store_lead(
-    conn: psycopg.AsyncConnection, row: tuple, warnings: list[str]
-) -> tuple[int, int, bytes]:
-    """Insert the lead unless its dedup key is taken: (status, lead_id, response body)."""
-    cur = await conn.execute(_INSERT_LEAD, row)
-    inserted = await cur.fetchone()
-    if inserted is not None:
-        status, lead_id, created = 201, inserted[0], True
-    else:
-        cur = await conn.execute("select lead_id from app.leads where dedup_key = %s", (row[0],))
-        existing = await cur.fetchone()
-        assert existing is not None
-        status, lead_id, created = 200, existing[0], False
-    body = LeadCreated(lead_id=lead_id, created=created, warnings=warnings)
-    return status, lead_id, body.model_dump_json().encode()
+async def _store_lead(conn: psycopg.AsyncConnection, lead: PreparedLead) -> tuple[int, int, bytes]:
+    stored = await store_lead(conn, lead)
+    return stored.status, stored.lead_id, created_body(stored, lead.warnings)
 
 
 class BulkRowError(BaseModel):
