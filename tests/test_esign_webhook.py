@@ -123,6 +123,13 @@ def _post(base: str, body: bytes, secret: str | None = SECRET) -> httpx.Response
     return httpx.post(base + PATH, content=body, headers=headers, timeout=60)
 
 
+def _refusals(base: str, reason: str) -> float:
+    metrics = httpx.get(f"{base}/metrics").text
+    line = f'hk_webhook_refusals_total{{provider="docuseal",reason="{reason}"}} '
+    found = [row for row in metrics.splitlines() if row.startswith(line)]
+    return float(found[0].split()[-1]) if found else 0.0
+
+
 def _counts(db, lead_id: int) -> dict[str, int]:
     one = lambda sql: db.execute(sql, (lead_id,)).fetchone()[0]  # noqa: E731
     return {
@@ -187,8 +194,11 @@ def test_a_forged_delivery_is_401_and_stores_nothing(esign_api, api_key, db, doc
     lead_id, deal_id = _deal(esign_api, api_key)
     docuseal.files["forged"] = PDF + b"forged"
     gets = docuseal.gets
+    reason = "missing" if secret is None else "mismatch"
+    before = _refusals(esign_api, reason)
     response = _post(esign_api, _payload(docuseal, deal_id, name="forged"), secret=secret)
     assert response.status_code == 401, response.text
+    assert _refusals(esign_api, reason) == before + 1  # every refusal is counted
     assert HEADER in response.json()["detail"]
     # Not parsed either: garbage with a wrong secret is still 401, not 422.
     assert _post(esign_api, b"{not json", secret="wrong").status_code == 401
