@@ -25,6 +25,7 @@ import contextlib
 import hashlib
 import os
 import tempfile
+import time
 import urllib.parse
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
@@ -41,6 +42,8 @@ PART_BYTES = 8 << 20
 # Enough of the head to tell every accepted type apart.
 SNIFF_BYTES = 16
 TEMP_PREFIX = ".tmp-"
+# Spools older than this belong to no live upload (see DocumentStore.sweep_spools).
+SPOOL_MAX_AGE_SECONDS = 24 * 3600
 
 
 class DocumentTooLarge(Exception):
@@ -191,6 +194,21 @@ class DocumentStore:
     def begin(self, *, max_bytes: int) -> PendingObject:
         self.temp_dir.mkdir(parents=True, exist_ok=True)
         return PendingObject(self, max_bytes)
+
+    def sweep_spools(self, *, older_than_seconds: float = SPOOL_MAX_AGE_SECONDS) -> int:
+        """Remove spool files left by a process that died mid-upload: those not written to for
+        ``older_than_seconds``. A live upload writes its spool as the body arrives, and no
+        request stays open that long, so a live one is never taken. Returns how many."""
+        if not self.temp_dir.is_dir():
+            return 0
+        cutoff = time.time() - older_than_seconds
+        removed = 0
+        for path in self.temp_dir.glob(TEMP_PREFIX + "*"):
+            with contextlib.suppress(FileNotFoundError):
+                if path.is_file() and path.stat().st_mtime < cutoff:
+                    path.unlink()
+                    removed += 1
+        return removed
 
     def exists(self, sha256: str) -> bool:
         key = storage_key_for(sha256)

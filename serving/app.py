@@ -15,6 +15,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from psycopg_pool import AsyncConnectionPool
 
 from hk_core.db import database_url, mlflow_tracking_url
+from hk_core.documents import DocumentStore
 from hk_core.logging import configure_logging, get_logger
 from hk_core.migrate import upgrade
 from hk_core.pii import PiiHasher
@@ -106,6 +107,14 @@ def create_app(
         scorer = LeadScorer(features, model, cache, marks)
         # Validates the assistants file: an API with a broken one does not start.
         orchestrator = orchestrator_for(settings)
+        # Spools of uploads cut off when an earlier API process died (docs/documents.md).
+        try:
+            swept = await asyncio.to_thread(DocumentStore.from_settings(settings).sweep_spools)
+        except OSError as exc:
+            log.warning("document spools not swept", error=str(exc))
+        else:
+            if swept:
+                log.info("document spools of dead uploads removed", files=swept)
         app.state.hk = AppState(
             settings, url, pool, hasher, limiter, model, features, cache, scorer,
             orchestrator=orchestrator,

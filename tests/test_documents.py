@@ -445,3 +445,20 @@ def test_record_document_for_an_esignature_in_the_callers_transaction(db, settin
     with pytest.raises(psycopg.errors.CheckViolation):
         db.execute("update app.documents set deleted_at = now() where document_id = %s",
                    (doc["document_id"],))  # fmt: skip
+
+
+def test_spools_of_dead_uploads_are_swept_live_ones_kept(tmp_path):
+    """A process killed mid-upload leaves its spool; the next API start removes it, but never
+    the spool of an upload another process is writing right now."""
+    store = DocumentStore(str(tmp_path / "lake"))
+    dead = store.begin(max_bytes=1 << 20)
+    dead.write(b"%PDF-1.7 half of a contract")
+    dead._file.close()  # type: ignore[union-attr]  # the process is gone: nothing closes it
+    old = time.time() - 2 * 24 * 3600
+    os.utime(dead.spool_path, (old, old))
+    with store.begin(max_bytes=1 << 20) as live:
+        live.write(b"%PDF-1.7 arriving now")
+        assert store.sweep_spools() == 1
+        assert not dead.spool_path.exists() and live.spool_path.exists()
+    assert store.sweep_spools() == 0
+    assert DocumentStore(str(tmp_path / "nothing-yet")).sweep_spools() == 0
