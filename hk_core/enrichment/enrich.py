@@ -9,11 +9,16 @@ from decimal import Decimal
 from typing import Any
 
 from hk_core.address import StandardAddress, standardize
+from hk_core.address.parts import parse_street
 
-from .email import check_email
+from . import email as email_checks
+from . import owner as owner_checks
+from . import phone as phone_checks
+from .email import EmailCheck, check_email
 from .facts import PropertyFacts
 from .owner import is_owner_of_record, owner_match_score
-from .phone import check_phone
+from .parallel import parallel_map
+from .phone import PhoneCheck, check_phone
 from .providers import EnrichmentProvider
 
 log = logging.getLogger(__name__)
@@ -141,14 +146,193 @@ def _signals(
         row["owner_match_score"] = owner_match_score(first, last, facts.owner_name)
 
 
+class _Failed:
+    """A check that raised in a worker: it is made again in the calling process, where it
+    raises again and is logged and counted exactly as the per-lead path does."""
+
+
+_FAILED = _Failed()
+# (kind, arguments, their types): 78701 and 78701.0 are equal keys but not equal input.
+_Check = tuple[str, tuple[Any, ...], tuple[type, ...]]
+
+
+def _checked(check: _Check) -> Any:
+    """One distinct value's check, run in a worker: an address, an email or a phone."""
+    kind, args, _ = check
+    try:
+        if kind == "address":
+            return standardize(*args)
+        if kind == "email":
+            return check_email(*args)
+        return check_phone(*args)
+    except Exception:
+        return _FAILED
+
+
+def _key(value: tuple[Any, ...]) -> tuple[Any, ...] | None:
+    """The value itself when it can key a dict (an unhashable one is checked on its own)."""
+    try:
+        hash(value)
+    except TypeError:
+        return None
+    return value
+
+
+def clear_caches() -> None:
+    """Forget every memoised address, phone, email and owner reading in this process (a cold
+    start, for benchmarks and tests)."""
+    standardize.cache_clear()
+    parse_street.cache_clear()
+    for checks in (email_checks, phone_checks, owner_checks):
+        checks.clear_cache()
+
+
 def enrich_leads(
-    leads: list[dict[str, Any]], provider: EnrichmentProvider, *, phone_region: str = "US"
+    leads: list[dict[str, Any]],
+    provider: EnrichmentProvider,
+    *,
+    phone_region: str = "US",
+    workers: int | None = 1,
 ) -> tuple[list[dict[str, Any]], EnrichmentStats]:
     """One enriched row per lead, in order; raw email and phone are not in the output.
 
     A lead that cannot be enriched keeps its row with null signals. A provider that fails as a
     whole (VendorUnavailable) raises, so the caller writes nothing rather than half a partition.
+
+    Each distinct address, email and phone is checked once, and each (submitter, owner) pair
+    scored once; with ``workers`` other than 1 (None or 0: one per core) the checks of a large
+    batch are spread over that many processes. The rows are those of
+    ``enrich_leads_reference``, field for field.
     """
+    stats = EnrichmentStats(leads=len(leads))
+    wanted: dict[_Check, int] = {}
+    lead_checks: list[tuple[_Check | None, ...]] = []
+    for lead in leads:
+        checks: list[_Check | None] = []
+        for kind, args in (
+            ("address", (lead.get("property_street"), lead.get("property_city"),
+                         lead.get("property_state"), lead.get("property_zip"))),
+            ("email", (lead.get("email"),)),
+            ("phone", (lead.get("phone"), phone_region)),
+        ):  # fmt: skip
+            check = (kind, args, tuple(map(type, args))) if _key(args) is not None else None
+            if check is not None:
+                wanted.setdefault(check, len(wanted))
+            checks.append(check)
+        lead_checks.append(tuple(checks))
+    answers_by_check = parallel_map(_checked, list(wanted), workers)
+
+    def answer(check: _Check | None, kind: str, lead: dict[str, Any]) -> Any:
+        found = _FAILED if check is None else answers_by_check[wanted[check]]
+        if not isinstance(found, _Failed):
+            return found
+        # Unhashable input, or a check that raised: made here, as the per-lead path makes it.
+        if kind == "address":
+            return _lead_address(lead)
+        if kind == "email":
+            return check_email(lead.get("email"))
+        return check_phone(lead.get("phone"), phone_region)
+
+    addresses: list[StandardAddress | None] = []
+    for lead, (address_check, _, _) in zip(leads, lead_checks, strict=True):
+        try:
+            addresses.append(answer(address_check, "address", lead))
+        except Exception:  # one strange address must not cost the batch
+            log.exception("address standardisation failed for lead %s", lead.get("lead_id"))
+            addresses.append(None)
+    to_look_up = list({a.key: a for a in addresses if a is not None}.values())
+    facts_by_key = provider.lookup(to_look_up) if to_look_up else {}
+    owners: dict[tuple[Any, Any, str], tuple[bool | None, float | None]] = {}
+    rows = []
+    for lead, address, (_, email_check, phone_check) in zip(
+        leads, addresses, lead_checks, strict=True
+    ):
+        row = _empty_row(lead, provider.name)
+        facts = None
+        if address is not None:
+            if address.key not in facts_by_key:
+                stats.provider_failures += 1
+            facts = facts_by_key.get(address.key)
+        try:
+            email = answer(email_check, "email", lead)
+            phone = answer(phone_check, "phone", lead)
+            _fill_signals(row, address, facts, email, phone)
+            if facts is not None:
+                row["is_owner_of_record"], row["owner_match_score"] = _owner(lead, facts, owners)
+        except Exception:
+            log.exception("enrichment failed for lead %s", lead.get("lead_id"))
+            stats.lead_errors += 1
+            row = _empty_row(lead, provider.name)
+        stats.address_parsed += bool(row["address_parsed"])
+        stats.county_matched += facts is not None and bool(row["address_parsed"])
+        stats.owner_matched += row["is_owner_of_record"] is True
+        stats.email_valid += row["email_is_valid"] is True
+        stats.phone_valid += row["phone_is_valid"] is True
+        rows.append(row)
+    return rows, stats
+
+
+def _owner(
+    lead: dict[str, Any],
+    facts: PropertyFacts,
+    memo: dict[tuple[Any, Any, str], tuple[bool | None, float | None]],
+) -> tuple[bool | None, float | None]:
+    """(is_owner_of_record, owner_match_score), once per (first, last, owner) in a batch."""
+    first, last = lead.get("first_name"), lead.get("last_name")
+    key = _key((first, last, facts.owner_name))
+    if key is not None and key in memo:
+        return memo[key]
+    is_owner = is_owner_of_record(first, last, facts.owner_name)
+    score = owner_match_score(first, last, facts.owner_name) if is_owner is not None else None
+    if key is not None:
+        memo[key] = (is_owner, score)
+    return is_owner, score
+
+
+def _fill_signals(
+    row: dict[str, Any],
+    address: StandardAddress | None,
+    facts: PropertyFacts | None,
+    email: EmailCheck,
+    phone: PhoneCheck,
+) -> None:
+    """``_signals`` without the owner of record, from checks already made."""
+    row.update(
+        email_normalized=email.normalized,
+        email_is_valid=email.is_valid,
+        email_is_disposable=email.is_disposable,
+        email_is_role=email.is_role,
+        phone_e164=phone.e164,
+        phone_is_valid=phone.is_valid,
+        phone_line_type=phone.line_type,
+        phone_region=phone.region,
+    )
+    if address is not None:
+        row.update(
+            address_line1=address.line1,
+            address_city=address.city,
+            address_state=address.state,
+            address_zip5=address.zip5,
+            address_key=address.key,
+            address_parsed=True,
+        )
+    if facts is None:
+        return
+    row["apn"] = facts.apn
+    for name in COUNTY_ONLY_FACTS:
+        row[name] = getattr(facts, name)
+    for name in FACTS_FALLING_BACK_TO_LEAD:
+        value = getattr(facts, name)
+        if value is not None:
+            row[name] = value
+
+
+def enrich_leads_reference(
+    leads: list[dict[str, Any]], provider: EnrichmentProvider, *, phone_region: str = "US"
+) -> tuple[list[dict[str, Any]], EnrichmentStats]:
+    """``enrich_leads`` one lead at a time, as it was before issue 19: every check made for
+    every lead. Kept as the reference the fast path is held to (tests/test_enrichment_speed.py,
+    benchmarks/bench_enrichment.py)."""
     stats = EnrichmentStats(leads=len(leads))
     addresses: list[StandardAddress | None] = []
     for lead in leads:

@@ -55,3 +55,8 @@ def check_phone(raw: str | None, default_region: str = "US") -> PhoneCheck:
     if not isinstance(raw, str) or not raw.strip():
         return _NOT_GIVEN
     return _check(raw.strip(), default_region)
+
+
+def clear_cache() -> None:
+    """Forget the memoised answers (a cold start, for benchmarks)."""
+    _check.cache_clear()
