@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 from hk_core.address import StandardAddress, standardize
-from hk_core.address.parts import parse_street
+from hk_core.address import parts as street_parts
 
 from . import email as email_checks
 from . import owner as owner_checks
@@ -182,7 +182,7 @@ def clear_caches() -> None:
     """Forget every memoised address, phone, email and owner reading in this process (a cold
     start, for benchmarks and tests)."""
     standardize.cache_clear()
-    parse_street.cache_clear()
+    street_parts.clear_caches()
     for checks in (email_checks, phone_checks, owner_checks):
         checks.clear_cache()
 

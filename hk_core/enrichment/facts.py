@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 from hk_core.address import StandardAddress, clean_text, standardize
+from hk_core.address.standard import zip5_of
 
 _MONEY = ("assessed_value", "estimated_value", "last_sale_price", "mortgage_balance_estimate",
           "equity")  # fmt: skip
@@ -93,6 +94,16 @@ def is_absentee(
     owner does not collect mail at the house."""
     if property_address is None or not mailing_street or not mailing_street.strip():
         return None
+    mailing_zip5 = zip5_of(mailing_zip)
+    if (
+        mailing_zip5
+        and property_address.zip5
+        and mailing_zip5 != property_address.zip5
+        and clean_text(mailing_street) != property_address.line1
+    ):
+        # Elsewhere however the mailing street reads (another ZIP, and not the property's line
+        # if it does not read at all): tagging it, the costliest step, would not change that.
+        return True
     mailing = standardize(mailing_street, mailing_city, mailing_state, mailing_zip)
     if mailing is None:
         return clean_text(mailing_street) != property_address.line1
