@@ -122,6 +122,23 @@ def _number(value: Any) -> float | None:
 
 def facts_from_record(record: Mapping[str, Any], address: StandardAddress | None) -> PropertyFacts:
     """Facts from an app.property_records row (the columns by name)."""
+    return record_facts(record, absentee_of_record(record, address))
+
+
+def absentee_of_record(record: Mapping[str, Any], address: StandardAddress | None) -> bool | None:
+    """``is_absentee`` for an app.property_records row whose address reads as ``address``."""
+    return is_absentee(
+        address,
+        record.get("owner_mailing_street"),
+        record.get("owner_mailing_city"),
+        record.get("owner_mailing_state"),
+        record.get("owner_mailing_zip"),
+    )
+
+
+def record_facts(record: Mapping[str, Any], is_absentee_owner: bool | None) -> PropertyFacts:
+    """``facts_from_record`` with the absentee reading already made (the costly part: it
+    tags the mailing address), e.g. in a worker process."""
     bathrooms = record.get("bathrooms")
     return with_equity(
         PropertyFacts(
@@ -131,13 +148,7 @@ def facts_from_record(record: Mapping[str, Any], address: StandardAddress | None
             owner_mailing_city=record.get("owner_mailing_city"),
             owner_mailing_state=record.get("owner_mailing_state"),
             owner_mailing_zip=record.get("owner_mailing_zip"),
-            is_absentee_owner=is_absentee(
-                address,
-                record.get("owner_mailing_street"),
-                record.get("owner_mailing_city"),
-                record.get("owner_mailing_state"),
-                record.get("owner_mailing_zip"),
-            ),
+            is_absentee_owner=is_absentee_owner,
             property_type=record.get("property_type"),
             bedrooms=record.get("bedrooms"),
             bathrooms=float(bathrooms) if bathrooms is not None else None,

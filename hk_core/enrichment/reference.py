@@ -12,7 +12,7 @@ from psycopg.rows import dict_row
 
 from hk_core.address import StandardAddress, standardize
 
-from .facts import PropertyFacts, facts_from_record
+from .facts import PropertyFacts, absentee_of_record, record_facts
 from .matching import CountyIndex, house_number, matcher
 from .parallel import parallel_map
 
@@ -35,33 +35,42 @@ _RECORD_CACHE_LIMIT = 500_000
 
 @dataclass(eq=False, slots=True)
 class _Parcel:
-    """One county record, its address read once; its facts (the owner's mailing address read
-    too) only made when a lead matches it. One object per record: the index tells candidates
-    apart by identity."""
+    """One county record, its address and its owner's mailing address read once; its facts
+    made only when a lead matches it. One object per record: the index tells candidates apart
+    by identity."""
 
     record: dict[str, Any] | None
     address: StandardAddress | None
+    is_absentee_owner: bool | None
     facts: PropertyFacts | None = None
 
     def property_facts(self) -> PropertyFacts:
         if self.facts is None:
             assert self.record is not None
-            self.facts, self.record = facts_from_record(self.record, self.address), None
+            self.facts, self.record = record_facts(self.record, self.is_absentee_owner), None
         return self.facts
 
 
-class _StandardizeFailed:
-    """standardize raised in a worker: it is called again here, to raise as it always has."""
+class _ReadFailed:
+    """Reading a record raised in a worker: it is read again here, to raise as it always has."""
 
 
-_Read = StandardAddress | None | _StandardizeFailed
+_Read = tuple[StandardAddress | None, bool | None] | _ReadFailed
+_READ_COLUMNS = ("street", "city", "state", "zip", "owner_mailing_street", "owner_mailing_city",
+                 "owner_mailing_state", "owner_mailing_zip")  # fmt: skip
 
 
-def _record_address(args: tuple[Any, Any, Any, Any]) -> _Read:
+def _read_record(record: dict[str, Any]) -> tuple[StandardAddress | None, bool | None]:
+    """The record's address, and whether its owner's mail goes elsewhere."""
+    address = standardize(record["street"], record["city"], record["state"], record["zip"])
+    return address, absentee_of_record(record, address)
+
+
+def _read_record_in_worker(record: dict[str, Any]) -> _Read:
     try:
-        return standardize(*args)
+        return _read_record(record)
     except Exception:
-        return _StandardizeFailed()
+        return _ReadFailed()
 
 
 class ReferenceDataProvider:
@@ -138,14 +147,14 @@ class ReferenceDataProvider:
             if cache_key not in self._records:
                 new.setdefault(cache_key, row)
         reads: list[_Read] = parallel_map(
-            _record_address,
-            [(row["street"], row["city"], row["state"], row["zip"]) for row in new.values()],
+            _read_record_in_worker,
+            [{name: row.get(name) for name in _READ_COLUMNS} for row in new.values()],
             self.workers,
         )
         for (cache_key, row), read in zip(new.items(), reads, strict=True):
-            if isinstance(read, _StandardizeFailed):
-                read = standardize(row["street"], row["city"], row["state"], row["zip"])
-            self._records[cache_key] = _Parcel(row, read)
+            if isinstance(read, _ReadFailed):
+                read = _read_record(row)
+            self._records[cache_key] = _Parcel(row, *read)
         for row in rows:
             parcel = self._records[(row["apn"], row.get("imported_at"))]
             if parcel.address is not None:
