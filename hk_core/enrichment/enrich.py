@@ -4,7 +4,7 @@ record of the property, and whether the seller is its owner of record."""
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from decimal import Decimal
 from typing import Any
 
@@ -17,9 +17,10 @@ from . import phone as phone_checks
 from .email import EmailCheck, check_email
 from .facts import PropertyFacts
 from .owner import is_owner_of_record, owner_match_score
-from .parallel import parallel_map
+from .parallel import MIN_PARALLEL_ITEMS, fork_available, parallel_map, worker_count
 from .phone import PhoneCheck, check_phone
 from .providers import EnrichmentProvider
+from .reference import ReferenceDataProvider
 
 log = logging.getLogger(__name__)
 
@@ -146,6 +147,9 @@ def _signals(
         row["owner_match_score"] = owner_match_score(first, last, facts.owner_name)
 
 
+_SLICES_PER_PROCESS = 2
+
+
 class _Failed:
     """A check that raised in a worker: it is made again in the calling process, where it
     raises again and is logged and counted exactly as the per-lead path does."""
@@ -200,10 +204,61 @@ def enrich_leads(
     whole (VendorUnavailable) raises, so the caller writes nothing rather than half a partition.
 
     Each distinct address, email and phone is checked once, and each (submitter, owner) pair
-    scored once; with ``workers`` other than 1 (None or 0: one per core) the checks of a large
-    batch are spread over that many processes. The rows are those of
-    ``enrich_leads_reference``, field for field.
+    scored once. With ``workers`` other than 1 (None or 0: one per core), a large batch is
+    spread over that many forked processes: with the county roll, each enriches a slice of
+    the leads whole (its own lookup); with another provider, only the checks are spread and
+    the provider is asked once. The rows are ``enrich_leads_reference``'s, field for field.
     """
+    processes = min(worker_count(workers), len(leads) // (MIN_PARALLEL_ITEMS // 2) or 1)
+    if isinstance(provider, ReferenceDataProvider) and processes > 1 and fork_available():
+        return _enrich_in_slices(leads, provider, phone_region, processes)
+    return _enrich_batch(leads, provider, phone_region, workers)
+
+
+# What forked workers enrich with: inherited through fork, never pickled (the provider holds
+# its record cache, which can be large).
+_FORKED: tuple[ReferenceDataProvider, str] | None = None
+
+
+def _enrich_slice(
+    leads: list[dict[str, Any]],
+) -> tuple[list[dict[str, Any]], EnrichmentStats, dict[str, str]]:
+    assert _FORKED is not None
+    provider, phone_region = _FORKED
+    provider.workers = 1  # this process's copy: no processes of its own
+    rows, stats = _enrich_batch(leads, provider, phone_region, 1)
+    return rows, stats, provider.rule_by_key
+
+
+def _enrich_in_slices(
+    leads: list[dict[str, Any]], provider: ReferenceDataProvider, phone_region: str, processes: int
+) -> tuple[list[dict[str, Any]], EnrichmentStats]:
+    global _FORKED
+    size = -(-len(leads) // (processes * _SLICES_PER_PROCESS))
+    slices = [leads[i : i + size] for i in range(0, len(leads), size)]
+    _FORKED = (provider, phone_region)
+    try:
+        answers = parallel_map(_enrich_slice, slices, processes, min_items=2)
+    finally:
+        _FORKED = None
+    rows = [row for slice_rows, _, _ in answers for row in slice_rows]
+    stats = EnrichmentStats(leads=len(leads))
+    for _, slice_stats, _ in answers:
+        for field in fields(EnrichmentStats):
+            if field.name != "leads":
+                value = getattr(stats, field.name) + getattr(slice_stats, field.name)
+                setattr(stats, field.name, value)
+    # An address in two slices is one address of the batch, as in one lookup.
+    provider.rule_by_key = {key: rule for _, _, rules in answers for key, rule in rules.items()}
+    return rows, stats
+
+
+def _enrich_batch(
+    leads: list[dict[str, Any]],
+    provider: EnrichmentProvider,
+    phone_region: str,
+    workers: int | None,
+) -> tuple[list[dict[str, Any]], EnrichmentStats]:
     stats = EnrichmentStats(leads=len(leads))
     wanted: dict[_Check, int] = {}
     lead_checks: list[tuple[_Check | None, ...]] = []

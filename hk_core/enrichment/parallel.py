@@ -27,16 +27,22 @@ def _run_chunk(func: Callable[[In], Out], chunk: Sequence[In]) -> list[Out]:
     return [func(item) for item in chunk]
 
 
-def parallel_map(func: Callable[[In], Out], items: Sequence[In], workers: int | None) -> list[Out]:
+def fork_available() -> bool:
+    return "fork" in multiprocessing.get_all_start_methods()
+
+
+def parallel_map(
+    func: Callable[[In], Out],
+    items: Sequence[In],
+    workers: int | None,
+    *,
+    min_items: int = MIN_PARALLEL_ITEMS,
+) -> list[Out]:
     """``[func(item) for item in items]``, in order, split over ``workers`` forked processes
-    when there are enough items and fork is available. ``func`` must be a module-level
-    function that does not raise (catch and return a marker instead)."""
-    processes = min(worker_count(workers), len(items) // (MIN_PARALLEL_ITEMS // 2) or 1)
-    if (
-        processes < 2
-        or len(items) < MIN_PARALLEL_ITEMS
-        or "fork" not in multiprocessing.get_all_start_methods()
-    ):
+    when there are at least ``min_items`` items and fork is available. ``func`` must be a
+    module-level function; an exception it raises is raised here."""
+    processes = min(worker_count(workers), len(items) // max(min_items // 2, 1) or 1)
+    if processes < 2 or len(items) < min_items or not fork_available():
         return _run_chunk(func, items)
     # fork: the workers start with the parent's imports (phonenumbers' geocoder alone takes
     # seconds to import) instead of paying for them on every call.

@@ -86,11 +86,17 @@ class ReferenceDataProvider:
         self.workers = workers
         # Standardised records by (apn, imported_at): a re-imported record is a new entry.
         self._records: dict[tuple[str, Any], _Parcel] = {}
-        self.match_rules: Counter[str] = Counter()  # how the last lookup matched, for metadata
+        # How each address of the last lookup matched ("none" when it did not), for metadata.
+        self.rule_by_key: dict[str, str] = {}
+
+    @property
+    def match_rules(self) -> Counter[str]:
+        """How many addresses of the last lookup each rule matched, and "none"."""
+        return Counter(self.rule_by_key.values())
 
     def lookup(self, addresses: Sequence[StandardAddress]) -> dict[str, PropertyFacts | None]:
         wanted = {a.key: a for a in addresses}
-        self.match_rules = Counter()
+        self.rule_by_key = {}
         with psycopg.connect(self.conninfo, row_factory=dict_row) as conn:
             index: CountyIndex[_Parcel] = CountyIndex()
             self._load(conn, index, wanted.values(), by_zip=True)
@@ -103,7 +109,6 @@ class ReferenceDataProvider:
                 self._load(conn, index, retry, by_zip=False)
                 for address in retry:
                     results[address.key] = self._match(match, address)
-        self.match_rules["none"] = sum(facts is None for facts in results.values())
         return results
 
     def _match(
@@ -112,10 +117,8 @@ class ReferenceDataProvider:
         address: StandardAddress,
     ) -> PropertyFacts | None:
         found = match(address)
-        if found is None:
-            return None
-        self.match_rules[found[1]] += 1
-        return found[0].property_facts()
+        self.rule_by_key[address.key] = "none" if found is None else found[1]
+        return None if found is None else found[0].property_facts()
 
     def _load(
         self,
