@@ -192,10 +192,11 @@ def main() -> int:
                 print(f"run {run} {label:>20}: {seconds:6.2f} s wall, {cpu:6.2f} s CPU, "
                       f"{len(leads) / seconds:8,.0f} leads/s; rows differing from before: "
                       f"{differing}", flush=True)  # fmt: skip
-                if label not in best or seconds < best[label][0]:
-                    best[label] = (seconds, cpu)
+                previous = best.get(label, (seconds, cpu))
+                best[label] = (min(seconds, previous[0]), min(cpu, previous[1]))
         before_seconds, before_cpu = best["before"]
-        print(f"\nbest of {args.runs} (ratio = before wall / path wall; CPU ratio likewise):")
+        print(f"\nbest of {args.runs} (ratio = before's best wall / the path's best wall; CPU "
+              "ratio = the same with CPU seconds):")  # fmt: skip
         for label, (seconds, cpu) in best.items():
             print(f"{label:>22}: {len(leads) / seconds:8,.0f} leads/s, ratio "
                   f"{before_seconds / seconds:4.1f}x, CPU ratio {before_cpu / cpu:4.1f}x")  # fmt: skip
