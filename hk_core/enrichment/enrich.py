@@ -4,6 +4,7 @@ record of the property, and whether the seller is its owner of record."""
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import asdict, dataclass, fields
 from decimal import Decimal
 from typing import Any
@@ -217,8 +218,10 @@ def enrich_leads(
 
 
 # What forked workers enrich with: inherited through fork, never pickled (the provider holds
-# its record cache, which can be large).
+# its record cache, which can be large). The lock keeps two threads from forking at once with
+# each other's provider.
 _FORKED: tuple[ReferenceDataProvider, str] | None = None
+_FORKING = threading.Lock()
 
 
 def _enrich_slice(
@@ -237,11 +240,12 @@ def _enrich_in_slices(
     global _FORKED
     size = -(-len(leads) // (processes * _SLICES_PER_PROCESS))
     slices = [leads[i : i + size] for i in range(0, len(leads), size)]
-    _FORKED = (provider, phone_region)
-    try:
-        answers = parallel_map(_enrich_slice, slices, processes, min_items=2)
-    finally:
-        _FORKED = None
+    with _FORKING:
+        _FORKED = (provider, phone_region)
+        try:
+            answers = parallel_map(_enrich_slice, slices, processes, min_items=2)
+        finally:
+            _FORKED = None
     rows = [row for slice_rows, _, _ in answers for row in slice_rows]
     stats = EnrichmentStats(leads=len(leads))
     for _, slice_stats, _ in answers:
