@@ -27,6 +27,7 @@ import os
 import pickle
 import pstats
 import resource
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -208,6 +209,9 @@ def main() -> int:
     finally:
         if not args.keep_db:
             drop_database(BENCH_DB)
+        shutil.rmtree(code, ignore_errors=True)
+        if args.data is None:
+            shutil.rmtree(data, ignore_errors=True)
     return 0
 
 
