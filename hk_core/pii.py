@@ -41,6 +41,13 @@ def validated_email(
 def valid_phone(raw: str, region: str) -> phonenumbers.PhoneNumber | None:
     """The number phonenumbers reads, only when it is valid (an assigned range): "555-0142" is
     a possible length but no number, and gets no E.164 form."""
+    found = valid_phone_in_region(raw, region)
+    return None if found is None else found[0]
+
+
+def valid_phone_in_region(raw: str, region: str) -> tuple[phonenumbers.PhoneNumber, bool] | None:
+    """``valid_phone``, and whether the number is valid in ``region`` itself (callers that
+    need its region can then skip the walk over a shared country code's regions)."""
     try:
         number = phonenumbers.parse(raw, region)
     except phonenumbers.NumberParseException:
@@ -48,8 +55,8 @@ def valid_phone(raw: str, region: str) -> phonenumbers.PhoneNumber | None:
     # The default region's own metadata first: is_valid_number alone walks every region of a
     # shared country code (25 for +1) before it answers.
     if phonenumbers.is_valid_number_for_region(number, region):
-        return number
-    return number if phonenumbers.is_valid_number(number) else None
+        return number, True
+    return (number, False) if phonenumbers.is_valid_number(number) else None
 
 
 @dataclass(frozen=True, slots=True)

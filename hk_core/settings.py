@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     # Email normalisation: deliverability (DNS) checks are off by default: no network here.
     email_check_deliverability: bool = False
     default_phone_region: str = "US"
+    enrichment_workers: int = Field(
+        default=0, ge=0, description="Enrichment processes for large batches; 0: one per core."
+    )
     # Property-data vendor for enrichment; unset means the county reference data.
     vendor_base_url: str | None = None
     vendor_api_key: SecretStr | None = None

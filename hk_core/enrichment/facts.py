@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 from hk_core.address import StandardAddress, clean_text, standardize
+from hk_core.address.standard import zip5_of
 
 _MONEY = ("assessed_value", "estimated_value", "last_sale_price", "mortgage_balance_estimate",
           "equity")  # fmt: skip
@@ -93,6 +94,16 @@ def is_absentee(
     owner does not collect mail at the house."""
     if property_address is None or not mailing_street or not mailing_street.strip():
         return None
+    mailing_zip5 = zip5_of(mailing_zip)
+    if (
+        mailing_zip5
+        and property_address.zip5
+        and mailing_zip5 != property_address.zip5
+        and clean_text(mailing_street) != property_address.line1
+    ):
+        # Elsewhere however the mailing street reads (another ZIP, and not the property's line
+        # if it does not read at all): tagging it, the costliest step, would not change that.
+        return True
     mailing = standardize(mailing_street, mailing_city, mailing_state, mailing_zip)
     if mailing is None:
         return clean_text(mailing_street) != property_address.line1
@@ -111,6 +122,23 @@ def _number(value: Any) -> float | None:
 
 def facts_from_record(record: Mapping[str, Any], address: StandardAddress | None) -> PropertyFacts:
     """Facts from an app.property_records row (the columns by name)."""
+    return record_facts(record, absentee_of_record(record, address))
+
+
+def absentee_of_record(record: Mapping[str, Any], address: StandardAddress | None) -> bool | None:
+    """``is_absentee`` for an app.property_records row whose address reads as ``address``."""
+    return is_absentee(
+        address,
+        record.get("owner_mailing_street"),
+        record.get("owner_mailing_city"),
+        record.get("owner_mailing_state"),
+        record.get("owner_mailing_zip"),
+    )
+
+
+def record_facts(record: Mapping[str, Any], is_absentee_owner: bool | None) -> PropertyFacts:
+    """``facts_from_record`` with the absentee reading already made (the costly part: it
+    tags the mailing address), e.g. in a worker process."""
     bathrooms = record.get("bathrooms")
     return with_equity(
         PropertyFacts(
@@ -120,13 +148,7 @@ def facts_from_record(record: Mapping[str, Any], address: StandardAddress | None
             owner_mailing_city=record.get("owner_mailing_city"),
             owner_mailing_state=record.get("owner_mailing_state"),
             owner_mailing_zip=record.get("owner_mailing_zip"),
-            is_absentee_owner=is_absentee(
-                address,
-                record.get("owner_mailing_street"),
-                record.get("owner_mailing_city"),
-                record.get("owner_mailing_state"),
-                record.get("owner_mailing_zip"),
-            ),
+            is_absentee_owner=is_absentee_owner,
             property_type=record.get("property_type"),
             bedrooms=record.get("bedrooms"),
             bathrooms=float(bathrooms) if bathrooms is not None else None,

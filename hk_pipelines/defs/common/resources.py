@@ -58,6 +58,10 @@ class EnrichmentResource(dg.ConfigurableResource):
     vendor_timeout_seconds: float = 5.0
     vendor_max_retries: int = 3
     vendor_requests_per_second: float = 20.0
+    workers: int | None = None  # None: HK_ENRICHMENT_WORKERS; 0 one per core; 1 no processes
+
+    def worker_count(self) -> int:
+        return get_settings().enrichment_workers if self.workers is None else self.workers
 
     def build(self, conninfo: str):
         from hk_core.enrichment.cache import CachedProvider, EnrichmentCache
@@ -67,7 +71,7 @@ class EnrichmentResource(dg.ConfigurableResource):
         base_url = self.vendor_base_url or settings.vendor_base_url or ""
         provider = self.provider or ("vendor" if base_url else "reference")
         if provider == "reference":
-            return ReferenceDataProvider(conninfo)
+            return ReferenceDataProvider(conninfo, workers=self.worker_count())
         if provider != "vendor":
             raise dg.Failure(f"unknown enrichment provider {provider!r}")
         if not base_url:

@@ -68,6 +68,7 @@ def enriched_leads(
     enriched_at = datetime.now(UTC)
     days = partition_days(context)
     phone_region = get_settings().default_phone_region
+    workers = enrichment.worker_count()
     # Each day is enriched whole, then written atomically: a provider failure stops the run
     # before the failing day's partition is touched, and the retry redoes the range.
     for day in with_progress(context, days, "enriched_leads"):
@@ -75,7 +76,9 @@ def enriched_leads(
         if raw is None:
             raise dg.Failure(f"raw_leads has no partition {day}; materialise it first")
         try:
-            enriched, stats = enrich_leads(raw.to_pylist(), provider, phone_region=phone_region)
+            enriched, stats = enrich_leads(
+                raw.to_pylist(), provider, phone_region=phone_region, workers=workers
+            )
         except VendorUnavailable as exc:
             context.log.warning(f"enrichment vendor unavailable on {day}: {exc}")
             raise dg.RetryRequested(
