@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import atexit
 import logging
+import subprocess
 import threading
+import time
+from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import psycopg
@@ -13,6 +17,8 @@ from hk_core.settings import Settings, get_settings
 log = logging.getLogger(__name__)
 
 _EMBEDDED_LOCK = threading.Lock()
+EMBEDDED_START_ATTEMPTS = 4
+EMBEDDED_READY_SECONDS = 60.0
 _embedded_servers: dict[str, object] = {}
 
 
@@ -22,8 +28,6 @@ def embedded_url(settings: Settings) -> str:
     pgserver counts the processes using one data directory and stops the server when the
     last of them exits, so the API, Dagster and the CLI can share it.
     """
-    import pgserver  # imported lazily: only the embedded path needs the bundled binaries
-
     home = settings.home.expanduser().resolve()
     home.mkdir(parents=True, exist_ok=True)
     pgdata = home / "pgdata"
@@ -32,9 +36,53 @@ def embedded_url(settings: Settings) -> str:
         server = _embedded_servers.get(key)
         if server is None:
             log.info("starting embedded Postgres in %s", pgdata)
-            server = pgserver.get_server(pgdata, cleanup_mode="stop")
+            server = _start_embedded(pgdata)
             _embedded_servers[key] = server
     return server.get_uri()  # type: ignore[attr-defined]
+
+
+def _start_embedded(pgdata: Path) -> object:
+    """pgserver's server handle, through a slow start.
+
+    pgserver gives ``pg_ctl start`` ten seconds; on a loaded machine the postmaster can take
+    longer to become ready, and pgserver then raises while the server goes on starting (and
+    keeps its half-made handle, which it would hand out again). The handle is dropped, the
+    start asked for again (pgserver then finds the running postmaster) and the server waited
+    for until it says it is ready.
+    """
+    import pgserver  # imported lazily: only the embedded path needs the bundled binaries
+    from pgserver.postgres_server import PostgresServer
+
+    for attempt in range(1, EMBEDDED_START_ATTEMPTS + 1):
+        try:
+            server = pgserver.get_server(pgdata, cleanup_mode="stop")
+        except subprocess.TimeoutExpired:
+            broken = PostgresServer._instances.pop(pgdata, None)
+            if broken is not None:
+                atexit.unregister(broken._cleanup)
+            if attempt == EMBEDDED_START_ATTEMPTS:
+                raise
+            log.warning(
+                "embedded Postgres is slow to start (attempt %d of %d); waiting for it",
+                attempt, EMBEDDED_START_ATTEMPTS,
+            )  # fmt: skip
+            _wait_until_ready(pgdata, EMBEDDED_READY_SECONDS)
+            continue
+        _wait_until_ready(pgdata, EMBEDDED_READY_SECONDS)
+        return server
+    raise AssertionError("unreachable")
+
+
+def _wait_until_ready(pgdata: Path, seconds: float) -> None:
+    """Until postmaster.pid says the server accepts connections (or ``seconds`` passed)."""
+    from pgserver.utils import PostmasterInfo
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        info = PostmasterInfo.read_from_pgdata(pgdata)
+        if info is not None and info.is_running() and info.status == "ready":
+            return
+        time.sleep(0.2)
 
 
 def database_url(settings: Settings | None = None) -> str:

@@ -102,6 +102,45 @@ def test_db_upgrade_is_idempotent(database_url):
     assert "applied" not in hk("db", "upgrade", check=True).stdout
 
 
+# pgserver gives `pg_ctl start` ten seconds. This makes the start "time out" after the real
+# pg_ctl has run, as on a loaded machine where the postmaster is still starting.
+_SLOW_START = """
+import subprocess, sys
+from pathlib import Path
+import pgserver.postgres_server as server_module
+real = server_module.pg_ctl
+def slow(args, **kwargs):
+    result = real(args, **kwargs)
+    if args[-1] == "start":
+        raise subprocess.TimeoutExpired(["pg_ctl", *args], 10)
+    return result
+server_module.pg_ctl = slow
+import psycopg
+from hk_core.db import embedded_url
+from hk_core.settings import Settings
+url = embedded_url(Settings(home=Path(sys.argv[1]), database_url=None))
+with psycopg.connect(url) as conn:
+    print("answer", conn.execute("select 40 + 2").fetchone()[0])
+"""
+
+
+@pytest.mark.embedded
+def test_a_slow_embedded_start_is_waited_for_and_stopped_at_exit(tmp_path):
+    home = tmp_path / "home"
+    result = subprocess.run(
+        [sys.executable, "-c", _SLOW_START, str(home)], capture_output=True, text=True,
+        timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "answer 42" in result.stdout
+    assert "slow to start" in result.stderr
+    # The last handle's exit stopped the server, as after a normal start.
+    from pgserver.utils import PostmasterInfo
+
+    info = PostmasterInfo.read_from_pgdata(home / "pgdata")
+    assert info is None or not info.is_running()
+
+
 @pytest.mark.embedded
 def test_embedded_postgres_is_shared_by_processes(tmp_path):
     """With no HK_DATABASE_URL the CLI and the API share one private server under HK_HOME."""
