@@ -114,34 +114,9 @@ def _signals(
 ) -> None:
     email = check_email(lead.get("email"))
     phone = check_phone(lead.get("phone"), phone_region)
-    row.update(
-        email_normalized=email.normalized,
-        email_is_valid=email.is_valid,
-        email_is_disposable=email.is_disposable,
-        email_is_role=email.is_role,
-        phone_e164=phone.e164,
-        phone_is_valid=phone.is_valid,
-        phone_line_type=phone.line_type,
-        phone_region=phone.region,
-    )
-    if address is not None:
-        row.update(
-            address_line1=address.line1,
-            address_city=address.city,
-            address_state=address.state,
-            address_zip5=address.zip5,
-            address_key=address.key,
-            address_parsed=True,
-        )
+    _fill_signals(row, address, facts, email, phone)
     if facts is None:
         return
-    row["apn"] = facts.apn
-    for name in COUNTY_ONLY_FACTS:
-        row[name] = getattr(facts, name)
-    for name in FACTS_FALLING_BACK_TO_LEAD:
-        value = getattr(facts, name)
-        if value is not None:
-            row[name] = value
     first, last = lead.get("first_name"), lead.get("last_name")
     row["is_owner_of_record"] = is_owner_of_record(first, last, facts.owner_name)
     if row["is_owner_of_record"] is not None:
