@@ -26,6 +26,34 @@ from common import bench_env, drop_database, fresh_database, hk, require
 HERE = Path(__file__).resolve().parent
 
 
+class _NoProfile:
+    def enable(self) -> None:
+        pass
+
+    def disable(self) -> None:
+        pass
+
+
+def _cpu() -> dict[str, float]:
+    """CPU seconds (user + system) so far of this process and of the bench db's backends."""
+    tick = os.sysconf("SC_CLK_TCK")
+    used = {"server": 0.0, "backends": 0.0}
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes()
+            fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        seconds = (int(fields[11]) + int(fields[12])) / tick
+        if int(proc.name) == os.getpid():
+            used["server"] += seconds
+        elif cmdline.startswith(b"postgres: ") and b" hk_bench " in cmdline:
+            used["backends"] += seconds
+    return used
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--duration", default="15s")
@@ -33,6 +61,10 @@ def main() -> int:
     parser.add_argument("--port", type=int, default=8766)
     parser.add_argument("--top", type=int, default=40)
     parser.add_argument("--save", help="write the raw pstats here")
+    parser.add_argument(
+        "--cpu", action="store_true",
+        help="no profiler: CPU seconds per request of this server and of hk_bench's backends",
+    )  # fmt: skip
     args = parser.parse_args()
     require("wrk", "psql")
     fresh_database()
@@ -48,7 +80,7 @@ def main() -> int:
         access_log=False,
     )  # fmt: skip
     server = uvicorn.Server(config)
-    profile = cProfile.Profile()
+    profile = _NoProfile() if args.cpu else cProfile.Profile()
     base = f"http://127.0.0.1:{args.port}"
 
     def load() -> None:
@@ -57,6 +89,7 @@ def main() -> int:
         # Warm up (key cache, pool) before profiling.
         subprocess.run(["wrk", "-t1", "-c4", "-d2s", "-s", str(HERE / "post_lead.lua"), base,
                         "--", api_key, f"w{int(time.time())}"], check=True, capture_output=True)  # fmt: skip
+        before = _cpu()
         profile.enable()
         out = subprocess.run(
             ["wrk", "-t2", f"-c{args.connections}", f"-d{args.duration}", "-s",
@@ -64,7 +97,12 @@ def main() -> int:
             check=True, capture_output=True, text=True,
         ).stdout  # fmt: skip
         profile.disable()
+        after = _cpu()
         print(out)
+        requests = int(out.split(" requests in ")[0].split()[-1])
+        for name in ("server", "backends"):
+            used = after[name] - before[name]
+            print(f"{name:9s}: {used / requests * 1e6:6.0f} us CPU per request")
         server.should_exit = True
 
     # cProfile hooks the thread that enables it: the load thread asks, the loop thread does it.
@@ -99,6 +137,8 @@ def main() -> int:
     asyncio.run(run())
     thread.join()
     drop_database()
+    if args.cpu:
+        return 0
     if args.save:
         profile.dump_stats(args.save)
     for order in ("tottime", "cumulative"):
