@@ -1,8 +1,9 @@
 """``POST /v1/leads`` without an Idempotency-Key, answered before FastAPI routes the request.
 
 Routing, dependency solving (the ``Security`` dependency with its scopes, the state, the
-header parameters) and FastAPI's middleware were over a third of a stored lead's cost in the
-server's own time. This pure ASGI middleware recognises the route, checks the API key, reads
+header parameters) and FastAPI's middleware were a large part of a stored lead's cost in the
+server's own time (benchmarks/README.md, "Single-lead intake (issue 19)"). This pure ASGI
+middleware recognises the route, checks the API key, reads
 the body and validates it, and only then counts the request against the key's rate limit and
 stores the lead through the route's own code (``serving.routers.leads.prepare`` and
 ``store``): the same row, status, body and ``Location``.
