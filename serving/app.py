@@ -24,6 +24,7 @@ from orchestrator.tasks import orchestrator_for
 from serving.errors import database_error_handler, validation_error_handler
 from serving.fastpath import ScoreFastPath
 from serving.features import FeatureStore
+from serving.intake_fastpath import LeadIntakeFastPath
 from serving.lead_scorer import LeadScorer
 from serving.middleware import BodyLimitMiddleware, MetricsMiddleware
 from serving.model import ModelHolder
@@ -171,10 +172,12 @@ def create_app(
             return documents.body_limit(settings)
         return settings.max_bulk_body_bytes if path.endswith("/bulk") else settings.max_body_bytes
 
-    # Innermost first: a lead score skips routing; body limits and metrics see every request.
-    # Not with tracing on: FastAPI's routing makes the request spans, so every request takes it.
+    # Innermost first: a lead score and a new lead skip routing; body limits and metrics see
+    # every request. Not with tracing on: FastAPI's routing makes the request spans, so every
+    # request takes it.
     if not tracing_configured():
         app.add_middleware(ScoreFastPath, on_answer=scores.count_lead_score)
+        app.add_middleware(LeadIntakeFastPath)
     app.add_middleware(BodyLimitMiddleware, limit_for=body_limit)
     if settings.cors_origins:
         # Explicit origins only (settings refuse "*"): the front end sends the API key.

@@ -61,7 +61,7 @@ class ScoreFastPath:
             caller = await authenticate(state, token)
         except psycopg.OperationalError as error:
             scope["route"] = _ROUTE
-            return await _unavailable(send, error)
+            return await send_unavailable(send, error)
         if caller is None or "read" not in caller.scopes:
             return await self.app(scope, receive, send)  # FastAPI answers the 401 or 403
         scope["route"] = _ROUTE
@@ -69,23 +69,23 @@ class ScoreFastPath:
         if not allowed:
             body = orjson.dumps({"detail": rate_limited_detail(state)})
             extra = [(b"retry-after", str(retry_after).encode())]
-            return await _send(send, 429, body, extra)
+            return await send_json(send, 429, body, extra)
         try:
             answer = await state.scorer.answer(served, lead_id)
         except psycopg.OperationalError as error:
-            return await _unavailable(send, error)
+            return await send_unavailable(send, error)
         if answer.model is None:
-            return await _send(send, answer.status, answer.body, [])
+            return await send_json(send, answer.status, answer.body, [])
         self.on_answer(served.version)
-        await _send(send, 200, answer.body, [(b"x-model-version", answer.model.encode())])
+        await send_json(send, 200, answer.body, [(b"x-model-version", answer.model.encode())])
 
 
-async def _unavailable(send: Any, error: psycopg.OperationalError) -> None:
+async def send_unavailable(send: Any, error: psycopg.OperationalError) -> None:
     extra = [(b"retry-after", str(DATABASE_RETRY_AFTER).encode())]
-    await _send(send, 503, database_unavailable_body(error), extra)
+    await send_json(send, 503, database_unavailable_body(error), extra)
 
 
-async def _send(send: Any, status: int, body: bytes, extra: list[tuple[bytes, bytes]]) -> None:
+async def send_json(send: Any, status: int, body: bytes, extra: list[tuple[bytes, bytes]]) -> None:
     headers = [
         (b"content-length", str(len(body)).encode()),
         (b"content-type", b"application/json"),

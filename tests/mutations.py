@@ -93,6 +93,26 @@ MUTATIONS = {
         "answer = await state.scorer.answer(served, lead_id)\n        except ZeroDivisionError",
         ("tests/test_scoring_api.py::test_postgres_down_scores_are_503_never_500_and_recover",),
     ),
+    "intake_fast_path_database_error_is_500": Mutation(
+        "serving/intake_fastpath.py",
+        "        except psycopg.OperationalError as error:\n            return await send_unavailable(send, error)\n        assert",
+        "        except ZeroDivisionError as error:\n            return await send_unavailable(send, error)\n        assert",
+        (
+            "tests/test_outages.py::test_postgres_unreachable_is_503_with_a_reason_never_500_and_recovers",
+        ),
+    ),
+    "intake_fast_path_ignores_idempotency_key": Mutation(
+        "serving/intake_fastpath.py",
+        'if name == b"idempotency-key":',
+        'if name == b"idempotency-key-ignored":',
+        ("tests/test_api_leads.py::test_idempotency_key_replays_the_first_response",),
+    ),
+    "intake_fast_path_scope_not_checked": Mutation(
+        "serving/intake_fastpath.py",
+        'if caller is None or "ingest" not in caller.scopes:',
+        "if caller is None:",
+        ("tests/test_scopes.py", "tests/test_intake_fastpath.py"),
+    ),
     "pool_hands_out_dead_connections": Mutation(
         "serving/app.py",
         "            check=AsyncConnectionPool.check_connection,\n",

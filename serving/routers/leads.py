@@ -82,15 +82,14 @@ async def create_lead(
         raise RequestValidationError(
             [{**error, "loc": ("body", *error["loc"])} for error in exc.errors()]
         ) from None
-    builder = LeadRecordBuilder(state.hasher, channel="api", api_key_id=key_id)
-    prepared = prepare_lead(builder, lead, lambda: orjson.loads(body))
+    prepared = prepare(state, key_id, body, lead)
     try:
-        stored = await _store(state, key_id, idempotency_key, body, prepared)
+        stored = await store(state, key_id, idempotency_key, body, prepared)
     except psycopg.errors.ForeignKeyViolation:
         # The caller's key was deleted while this process still trusted its cached digest
         # (app.leads.api_key_id is the table's only foreign key).
         state.key_cache.clear()
-        raise HTTPException(401, "missing or invalid X-API-Key") from None
+        raise HTTPException(401, KEY_GONE_DETAIL) from None
     if isinstance(stored, Response):
         return stored
     status, lead_id, payload = stored
@@ -98,11 +97,24 @@ async def create_lead(
         content=payload,
         status_code=status,
         media_type="application/json",
-        headers={"Location": f"/v1/leads/{lead_id}"},
+        headers={"Location": location(lead_id)},
     )
 
 
-async def _store(
+KEY_GONE_DETAIL = "missing or invalid X-API-Key"
+
+
+def location(lead_id: int) -> str:
+    return f"/v1/leads/{lead_id}"
+
+
+def prepare(state: AppState, key_id: int, body: bytes, lead: LeadIn) -> PreparedLead:
+    """The lead's row and warnings (``body`` is read again only for a lead that may warn)."""
+    builder = LeadRecordBuilder(state.hasher, channel="api", api_key_id=key_id)
+    return prepare_lead(builder, lead, lambda: orjson.loads(body))
+
+
+async def store(
     state: AppState,
     key_id: int,
     idempotency_key: str | None,
