@@ -59,6 +59,14 @@ class EnrichmentStats:
     provider_failures: int = 0  # leads whose address the provider left unanswered
     lead_errors: int = 0  # leads whose own enrichment raised; kept with null signals
 
+    def count(self, row: dict[str, Any], *, matched: bool) -> None:
+        """Add one enriched row's signals (``matched``: the provider had its parcel)."""
+        self.address_parsed += bool(row["address_parsed"])
+        self.county_matched += matched and bool(row["address_parsed"])
+        self.owner_matched += row["is_owner_of_record"] is True
+        self.email_valid += row["email_is_valid"] is True
+        self.phone_valid += row["phone_is_valid"] is True
+
     @property
     def address_parse_rate(self) -> float:
         return self.address_parsed / self.leads if self.leads else 0.0
@@ -301,11 +309,7 @@ def _enrich_batch(
             log.exception("enrichment failed for lead %s", lead.get("lead_id"))
             stats.lead_errors += 1
             row = _empty_row(lead, provider.name)
-        stats.address_parsed += bool(row["address_parsed"])
-        stats.county_matched += facts is not None and bool(row["address_parsed"])
-        stats.owner_matched += row["is_owner_of_record"] is True
-        stats.email_valid += row["email_is_valid"] is True
-        stats.phone_valid += row["phone_is_valid"] is True
+        stats.count(row, matched=facts is not None)
         rows.append(row)
     return rows, stats
 
@@ -395,10 +399,6 @@ def enrich_leads_reference(
             log.exception("enrichment failed for lead %s", lead.get("lead_id"))
             stats.lead_errors += 1
             row = _empty_row(lead, provider.name)
-        stats.address_parsed += bool(row["address_parsed"])
-        stats.county_matched += facts is not None and bool(row["address_parsed"])
-        stats.owner_matched += row["is_owner_of_record"] is True
-        stats.email_valid += row["email_is_valid"] is True
-        stats.phone_valid += row["phone_is_valid"] is True
+        stats.count(row, matched=facts is not None)
         rows.append(row)
     return rows, stats
